@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Build the lab's base image: Debian 12 with systemd as PID 1, made locally
+# with debootstrap because no container registry is reachable.
+# The image carries a label with the hash of this recipe; a rerun with an
+# unchanged recipe reuses the image and does nothing.
+set -euo pipefail
+
+IMAGE="${TOMWERK_LAB_IMAGE:-localhost/tomwerk-debian-systemd:bookworm}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$HERE/containers.conf}"
+
+mirror() {
+  # The Debian mirror this machine already uses; deb.debian.org otherwise.
+  local m
+  m=$(grep -hoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
+      | grep -oE 'https?://[^ ]+' | head -n1 || true)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+MIRROR="${TOMWERK_DEBIAN_MIRROR:-$(mirror)}"
+MIRROR="${MIRROR%/}"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,ca-certificates,sudo"
+RECIPE_HASH=$( { cat "$0"; echo "$MIRROR"; } | sha256sum | cut -c1-16)
+
+current=$(podman image inspect --format '{{ index .Labels "tomwerk.recipe" }}' "$IMAGE" 2>/dev/null || true)
+if [[ "$current" == "$RECIPE_HASH" ]]; then
+  echo "lab image $IMAGE is up to date (recipe $RECIPE_HASH)"
+  exit 0
+fi
+
+WORK=$(mktemp -d /var/tmp/tomwerk-rootfs.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+ROOTFS="$WORK/rootfs"
+echo "building lab image $IMAGE from $MIRROR (recipe $RECIPE_HASH)"
+debootstrap --variant=minbase --include="$PACKAGES" bookworm "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$WORK/debootstrap.log"; exit 1; }
+
+SEC_MIRROR="${MIRROR%/debian}/debian-security"
+cat >"$ROOTFS/etc/apt/sources.list" <<SOURCES
+deb $MIRROR bookworm main
+deb $MIRROR bookworm-updates main
+deb $SEC_MIRROR bookworm-security main
+SOURCES
+# minbase has no /etc/hosts; podman injects one, but keep a sane default.
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$ROOTFS/etc/hosts"
+chroot "$ROOTFS" apt-get clean
+rm -rf "$ROOTFS"/var/lib/apt/lists/*
+: >"$ROOTFS/etc/machine-id"
+# An empty list dir with a fresh mtime makes apt's cache_valid_time think the
+# cache is current, and every package install then fails: make it ancient.
+touch -d @0 "$ROOTFS/var/lib/apt/lists"
+
+tar -C "$ROOTFS" --numeric-owner -cf "$WORK/rootfs.tar" .
+podman import \
+  --change 'CMD ["/sbin/init"]' \
+  --change 'ENV container=podman' \
+  --change 'STOPSIGNAL SIGRTMIN+3' \
+  --change "LABEL tomwerk.recipe=$RECIPE_HASH" \
+  "$WORK/rootfs.tar" "$IMAGE" >/dev/null
+echo "lab image $IMAGE built"

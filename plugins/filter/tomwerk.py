@@ -1,0 +1,106 @@
+"""Filters the tomwerk roles use to check their input before any change.
+
+Types alone cannot say "this string is a CIDR network" or "this RSA key is
+long enough"; these filters let an `assert` say it, on the controller, with
+only the Python standard library.
+"""
+
+import base64
+import binascii
+import ipaddress
+import struct
+
+
+def _read_ssh_string(blob, offset):
+    (length,) = struct.unpack(">I", blob[offset : offset + 4])
+    start = offset + 4
+    return blob[start : start + length], start + length
+
+
+def ssh_pubkey_info(line):
+    """Return {'type', 'bits', 'valid'} for an OpenSSH public key line.
+
+    'bits' is the RSA modulus length, 256 for Ed25519, 0 when unknown.
+    A key whose base64 body does not decode, or whose inner type does not
+    match the outer one, is reported with valid=False.
+    """
+    parts = str(line).split()
+    info = {"type": parts[0] if parts else "", "bits": 0, "valid": False}
+    if len(parts) < 2:
+        return info
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        inner_type, offset = _read_ssh_string(blob, 0)
+        if inner_type.decode("ascii") != info["type"]:
+            return info
+        if info["type"] == "ssh-rsa":
+            _exponent, offset = _read_ssh_string(blob, offset)
+            modulus, _ = _read_ssh_string(blob, offset)
+            info["bits"] = int.from_bytes(modulus, "big").bit_length()
+        elif "ed25519" in info["type"]:
+            info["bits"] = 256
+        info["valid"] = True
+    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+        return info
+    return info
+
+
+def is_network(value):
+    """True when value is an IPv4/IPv6 address or network in CIDR form."""
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def ip_in_networks(address, networks):
+    """True when address lies in one of the networks (invalid entries never match)."""
+    try:
+        ip = ipaddress.ip_address(str(address))
+    except ValueError:
+        return False
+    for net in networks or []:
+        try:
+            if ip in ipaddress.ip_network(str(net), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def ip_family(value):
+    """'ip' for IPv4 and 'ip6' for IPv6 networks: the nftables address family keyword."""
+    return "ip6" if ipaddress.ip_network(str(value), strict=False).version == 6 else "ip"
+
+
+def is_port(value):
+    """True for an integer (or all-digit string) port 1..65535."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 1 <= value <= 65535
+    text = str(value)
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+def domain_of(host, own_domains):
+    """The entry of own_domains that host (a DNS name) belongs to, or '' when none."""
+    name = str(host).rstrip(".").lower()
+    for domain in own_domains or []:
+        dom = str(domain).rstrip(".").lower()
+        if name == dom or name.endswith("." + dom):
+            return dom
+    return ""
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "tomwerk_ssh_pubkey_info": ssh_pubkey_info,
+            "tomwerk_is_network": is_network,
+            "tomwerk_ip_in_networks": ip_in_networks,
+            "tomwerk_ip_family": ip_family,
+            "tomwerk_is_port": is_port,
+            "tomwerk_domain_of": domain_of,
+        }

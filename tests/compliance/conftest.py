@@ -1,0 +1,91 @@
+"""Compliance checks run against any inventory: the lab or a real one.
+
+A test module names the role it checks (ROLE = "ssh_access"); it then runs on
+every host that playbooks/site.yml gives that role, with that host's
+variables as the role saw them. `--hosts=web1,mail1` narrows the run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+import testinfra
+
+from tomwerk.inventory import Inventory
+
+
+@pytest.fixture(scope="session")
+def inventory(request) -> Inventory:
+    return _inventory(request.config)
+
+
+def _inventory(config) -> Inventory:
+    if not hasattr(config, "_tomwerk_inventory"):
+        config._tomwerk_inventory = Inventory(config.getoption("inventory"))
+    return config._tomwerk_inventory
+
+
+def pytest_generate_tests(metafunc):
+    if "hostname" not in metafunc.fixturenames:
+        return
+    role = getattr(metafunc.module, "ROLE", None)
+    if role is None:
+        raise pytest.UsageError(f"{metafunc.module.__name__} uses 'hostname' but names no ROLE")
+    inv = _inventory(metafunc.config)
+    hosts = inv.hosts_with_role(role)
+    wanted = metafunc.config.getoption("hosts", None)
+    if wanted:
+        hosts = [h for h in hosts if h in wanted.split(",")]
+    metafunc.parametrize("hostname", hosts, scope="module")
+
+
+_HOSTS: dict[str, testinfra.host.Host] = {}
+
+
+def get_host(inv: Inventory, name: str):
+    if name not in _HOSTS:
+        _HOSTS[name] = testinfra.get_host(inv.testinfra_spec(name))
+    return _HOSTS[name]
+
+
+@pytest.fixture(scope="module")
+def host(inventory, hostname):
+    """The testinfra host under test."""
+    return get_host(inventory, hostname)
+
+
+@pytest.fixture(scope="module")
+def role_vars(inventory, hostname, request):
+    """The variables of the module's ROLE as the role saw them on this host."""
+    return inventory.role_vars(hostname, request.module.ROLE)
+
+
+def address_of(inv: Inventory, name: str) -> str:
+    """The address other machines use to reach the host."""
+    hostvars = inv.raw_vars(name)
+    spec = inv.testinfra_spec(name)
+    if spec.startswith("podman://"):
+        # Lab containers: ask the host for its address on the lab network.
+        return get_host(inv, name).check_output("hostname -I").split()[0]
+    return str(hostvars.get("ansible_host", name))
+
+
+@pytest.fixture(scope="module")
+def address(inventory, hostname) -> str:
+    return address_of(inventory, hostname)
+
+
+@pytest.fixture(scope="module")
+def peer(inventory, hostname):
+    """Another host of the inventory, to probe this one from the network."""
+    others = [h for h in inventory.hosts() if h != hostname]
+    if not others:
+        pytest.skip("the inventory has no second host to probe from")
+    name = others[0]
+    return name, get_host(inventory, name), address_of(inventory, name)
+
+
+def in_networks(address: str, networks) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)

@@ -1,0 +1,40 @@
+"""Shared pytest plumbing: the TOM marker, the inventory, and evidence records.
+
+Every check is marked with the TOM it verifies (`@pytest.mark.tom("TOM-SSH-01")`)
+and records what it observed through the `evidence` fixture; both end up in
+the JUnit XML that `tomwerk verify` turns into the evidence report.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tomwerk import ROOT
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--inventory",
+        default=str(ROOT / "inventories" / "lab"),
+        help="Ansible inventory the compliance checks read and run against (default: the lab)",
+    )
+
+
+def pytest_collection_modifyitems(items):
+    # The TOM id travels with every result, also into JUnit XML.
+    for item in items:
+        for mark in item.iter_markers("tom"):
+            item.user_properties.append(("tom", mark.args[0]))
+
+
+@pytest.fixture
+def evidence(record_property):
+    """Record an observed value: evidence("PasswordAuthentication", "no")."""
+
+    def record(what: str, value) -> None:
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        record_property(f"observed:{what}", text)
+
+    return record

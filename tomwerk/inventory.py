@@ -1,0 +1,124 @@
+"""An Ansible inventory seen the way the roles see it.
+
+The checks must read the same variables the roles applied. This module loads
+an inventory with Ansible's own API, works out which roles each host carries
+from playbooks/site.yml, and templates a role's defaults overlaid with the
+inventory exactly as a play would (defaults < inventory < role vars).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+from tomwerk import ROOT
+
+SITE = ROOT / "playbooks" / "site.yml"
+ROLES = ROOT / "roles"
+PODMAN_CONNECTIONS = {"podman", "containers.podman.podman"}
+LOCAL_CONNECTIONS = {"local", "ansible.builtin.local"}
+
+
+def _ensure_ansible() -> None:
+    # The project's ansible.cfg (filter plugins, roles) and the lab's key dir,
+    # set before Ansible reads its configuration.
+    os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    os.environ.setdefault("TOMWERK_LAB_DIR", str(ROOT / ".lab"))
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader()
+
+
+def plays(playbook: Path = SITE) -> list[dict]:
+    """The plays of a playbook, following import_playbook."""
+    result = []
+    for play in yaml.safe_load(playbook.read_text(encoding="utf-8")) or []:
+        imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
+        if imported:
+            result.extend(plays(playbook.parent / imported))
+        else:
+            result.append(play)
+    return result
+
+
+def role_names(play: dict) -> list[str]:
+    names = []
+    for entry in play.get("roles", []):
+        names.append(entry if isinstance(entry, str) else entry.get("role") or entry["name"])
+    return names
+
+
+class Inventory:
+    def __init__(self, source: str | Path, playbook: Path = SITE):
+        _ensure_ansible()
+        from ansible.inventory.manager import InventoryManager
+        from ansible.parsing.dataloader import DataLoader
+        from ansible.vars.manager import VariableManager
+
+        self.source = str(Path(source).resolve())
+        self.playbook = playbook
+        self._loader = DataLoader()
+        self._inventory = InventoryManager(loader=self._loader, sources=[self.source])
+        self._variables = VariableManager(loader=self._loader, inventory=self._inventory)
+
+    def hosts(self, pattern: str = "all") -> list[str]:
+        return [h.name for h in self._inventory.get_hosts(pattern)]
+
+    @cached_property
+    def roles_by_host(self) -> dict[str, list[str]]:
+        """Roles each host carries, in the order site.yml applies them."""
+        mapping: dict[str, list[str]] = {name: [] for name in self.hosts()}
+        for play in plays(self.playbook):
+            for host in self.hosts(play["hosts"]):
+                for role in role_names(play):
+                    if role not in mapping[host]:
+                        mapping[host].append(role)
+        return mapping
+
+    def hosts_with_role(self, role: str) -> list[str]:
+        return [h for h, roles in self.roles_by_host.items() if role in roles]
+
+    def raw_vars(self, host: str) -> dict:
+        """Inventory variables and magic variables of a host, untemplated."""
+        return self._variables.get_vars(host=self._inventory.get_host(host), include_hostvars=True)
+
+    def templated(self, host: str, value, extra: dict | None = None):
+        from ansible.template import Templar
+
+        variables = dict(self.raw_vars(host))
+        variables.update(extra or {})
+        return Templar(loader=self._loader, variables=variables).template(value)
+
+    def role_vars(self, host: str, role: str) -> dict:
+        """The variables a role sees on host: its defaults < inventory < its vars/main.yml."""
+        from ansible.template import Templar
+
+        defaults = self._load_role_file(role, "defaults")
+        fixed = self._load_role_file(role, "vars")
+        inventory = self.raw_vars(host)
+        variables = {**defaults, **inventory, **fixed}
+        templar = Templar(loader=self._loader, variables=variables)
+        names = set(defaults) | set(fixed) | {k for k in inventory if k.startswith(role + "_")}
+        return {name: templar.template(variables[name]) for name in sorted(names)}
+
+    def _load_role_file(self, role: str, kind: str) -> dict:
+        # Ansible's loader marks the data as trusted templates, as a play would.
+        path = ROLES / role / kind / "main.yml"
+        return (self._loader.load_from_file(str(path), trusted_as_template=True) or {}) if path.exists() else {}
+
+    def var(self, host: str, name: str):
+        """One templated inventory variable (no role defaults)."""
+        return self.templated(host, self.raw_vars(host)[name])
+
+    def testinfra_spec(self, host: str) -> str:
+        """How testinfra reaches host: podman's native backend for lab containers (fast)."""
+        hostvars = self.raw_vars(host)
+        connection = str(hostvars.get("ansible_connection", "ssh"))
+        if connection in PODMAN_CONNECTIONS:
+            return "podman://" + str(hostvars.get("ansible_host", host))
+        if connection in LOCAL_CONNECTIONS:
+            return "local://"
+        return f"ansible://{host}?ansible_inventory={self.source}"
