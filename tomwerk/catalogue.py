@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,3 +75,34 @@ def _problems(tom: Tom) -> list[str]:
     if tom.kind == "organisational" and not tom.evidence:
         problems.append("organisational TOM without evidence record")
     return problems
+
+
+def sync_tests(path: Path = CATALOGUE) -> list[str]:
+    """Rewrite each entry's `tests:` from the pytest markers; returns the ids that changed.
+
+    Round-trips the YAML (comments and order stay), so the catalogue remains
+    the hand-edited source for everything else.
+    """
+    from ruamel.yaml import YAML
+
+    from tomwerk.testindex import marked_tests
+
+    yaml_rt = YAML()
+    yaml_rt.preserve_quotes = True
+    yaml_rt.width = 160
+    yaml_rt.indent(mapping=2, sequence=4, offset=2)
+    yaml_rt.explicit_start = True
+    data = yaml_rt.load(path.read_text(encoding="utf-8"))
+    index = marked_tests()
+    changed = []
+    for entry in data["toms"]:
+        tests = index.get(entry["id"], [])
+        if list(entry.get("tests") or []) != tests:
+            entry["tests"] = tests
+            changed.append(entry["id"])
+    buf = io.StringIO()
+    yaml_rt.dump(data, buf)
+    # One blank line between entries, as a human would write it.
+    text = re.sub(r"\n(  - id: )", r"\n\n\1", buf.getvalue()).replace("toms:\n\n", "toms:\n")
+    path.write_text(text, encoding="utf-8")
+    return changed

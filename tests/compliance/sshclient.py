@@ -32,7 +32,11 @@ class Result:
 
 def run(args: list[str], env: dict | None = None, timeout: int = 30) -> Result:
     proc = subprocess.run(
-        args, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
     return Result(proc.returncode, proc.stdout.strip(), proc.stderr.strip())

@@ -175,8 +175,7 @@ def test_host_keys_are_strong(host, role_vars, evidence):
     kinds = {line.rsplit("(", 1)[1].rstrip(")"): int(line.split()[0]) for line in keys}
     assert set(kinds) == {"ED25519", "RSA"}
     assert kinds["RSA"] >= int(role_vars["ssh_access_rsa_host_key_bits"])
-    small = host.check_output(
-        "awk '$1 !~ /^#/ && NF >= 7 && $5 + 1 < %d' /etc/ssh/moduli | wc -l" % int(role_vars["ssh_access_moduli_min_bits"])
-    )
+    min_bits = int(role_vars["ssh_access_moduli_min_bits"])
+    small = host.check_output(f"awk '$1 !~ /^#/ && NF >= 7 && $5 + 1 < {min_bits}' /etc/ssh/moduli | wc -l")
     evidence("moduli below minimum", int(small))
     assert int(small) == 0

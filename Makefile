@@ -1,0 +1,84 @@
+# tomwerk: one entry point. `make demo` runs the main job, `make test` every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.SHELLFLAGS := -eu -o pipefail -c
+
+ROOT  := $(CURDIR)
+VENV  := $(ROOT)/.venv
+STAMP := $(ROOT)/.lab/stamps
+SCENARIO := lab
+
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(ROOT)/lab/containers.conf
+export TOMWERK_LAB_DIR := $(ROOT)/.lab
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PY_COLORS := 1
+
+.PHONY: help bootstrap image lab-up demo verify lab-down lint unit lab-test test readme lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP)/host-packages: lab/host-packages.txt lab/install-host-packages.sh
+	@mkdir -p $(STAMP)
+	lab/install-host-packages.sh
+	@touch $@
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $$(lab/find-python.sh) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	@touch $@
+
+bootstrap: $(STAMP)/host-packages $(VENV)/.installed ## install controller packages and the pinned Python venv
+
+image: bootstrap ## build the lab's Debian 12 base image (only when its recipe changed)
+	lab/build-image.sh
+
+lab-up: image ## create the lab hosts and provision them with playbooks/site.yml
+	molecule create -s $(SCENARIO)
+	molecule converge -s $(SCENARIO)
+
+verify: ## run the compliance checks against the running lab
+	molecule verify -s $(SCENARIO)
+
+demo: lab-up verify ## main job: install, build and provision the lab, check it; the lab stays up
+	@echo
+	@echo "The lab is up and provisioned: $$(podman ps --filter network=tomwerk-lab --format '{{.Names}}' | xargs)"
+	@echo "Compliance results (JUnit):  $(ROOT)/results/lab-junit.xml"
+	@echo "Look around:                 podman exec -it web1 bash"
+	@echo "Tear it down:                make lab-down"
+
+lab-down: ## destroy the lab hosts and network
+	-molecule destroy -s $(SCENARIO)
+	-podman network rm tomwerk-lab
+
+lint: bootstrap ## yamllint, ansible-lint (production profile), ruff
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check .
+	ruff format --check .
+
+unit: bootstrap ## tests that need no hosts (catalogue, bad input, filters, ...)
+	pytest tests/unit -q
+
+lab-test: image ## the whole lab in Molecule: create, converge, idempotence, verify, destroy
+	molecule test -s $(SCENARIO)
+
+test: lint unit lab-test ## every test (what CI runs)
+
+readme: bootstrap ## regenerate the README's TOM map from toms.yml
+	tomwerk catalogue sync-tests
+	tomwerk catalogue update-readme
+
+lock: ## re-pin requirements.txt from requirements.in in a fresh venv
+	rm -rf $(ROOT)/.lock-venv
+	$$(lab/find-python.sh) -m venv $(ROOT)/.lock-venv
+	$(ROOT)/.lock-venv/bin/pip install --quiet -r requirements.in
+	{ echo "# Generated from requirements.in by 'make lock' (pip freeze of a fresh venv). Do not edit by hand."; \
+	  $(ROOT)/.lock-venv/bin/pip freeze; } > requirements.txt
+	rm -rf $(ROOT)/.lock-venv
+
+clean: lab-down ## remove the lab, the venv and generated files
+	rm -rf $(VENV) $(ROOT)/.lab $(ROOT)/results

@@ -1,0 +1,45 @@
+"""The lab's pieces agree: Molecule creates exactly the hosts the lab inventory names."""
+
+from __future__ import annotations
+
+import yaml
+
+from tomwerk import ROOT
+from tomwerk.inventory import Inventory
+
+MOLECULE = yaml.safe_load((ROOT / "molecule" / "lab" / "molecule.yml").read_text())
+LAB = Inventory(ROOT / "inventories" / "lab")
+
+
+def test_molecule_platforms_are_the_inventory_hosts():
+    platforms = {p["name"]: p for p in MOLECULE["platforms"]}
+    assert set(platforms) == set(LAB.hosts())
+    for name, platform in platforms.items():
+        groups = set(LAB.raw_vars(name)["group_names"])
+        assert set(platform["groups"]) == groups, name
+        assert f"--network-alias={name}.{LAB.var(name, 'tomwerk_domain')}" in platform["extra_opts"]
+        assert platform["image"] == "localhost/tomwerk-debian-systemd:bookworm"
+        assert platform["network"] == "tomwerk-lab"
+
+
+def test_lab_has_the_hosts_later_toms_need():
+    for group, count in {
+        "web": 1,
+        "mail": 1,
+        "meet": 1,
+        "log_servers": 1,
+        "monitoring": 1,
+        "backup_targets": 3,
+    }.items():
+        assert len(LAB.hosts(group)) >= count, group
+
+
+def test_backup_targets_are_in_three_cities():
+    cities = {LAB.var(h, "backup_target_city") for h in LAB.hosts("backup_targets")}
+    assert len(cities) >= 3
+
+
+def test_admin_network_is_the_lab_subnet():
+    script = (ROOT / "lab" / "network.sh").read_text()
+    subnet = LAB.var("web1", "tomwerk_admin_networks")[0]
+    assert f'SUBNET="${{TOMWERK_LAB_SUBNET:-{subnet}}}"' in script

@@ -1,0 +1,76 @@
+"""Every role is built the same safe way: argument_specs as the single source
+of truth for its input, and its checks before any change."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tomwerk import ROOT
+from tomwerk.inventory import plays, role_names
+
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+def _yaml(path):
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def specs(role: str) -> dict:
+    return _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_argument_specs(role):
+    entry = specs(role)["main"]
+    assert entry.get("short_description")
+    assert entry.get("options"), "every role documents its input"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_validate_entry_point_takes_the_same_options(role):
+    all_specs = specs(role)
+    assert "validate" in all_specs, "every role offers a validate entry point (checks only)"
+    assert all_specs["validate"]["options"] == all_specs["main"]["options"]
+    assert (ROOT / "roles" / role / "tasks" / "validate.yml").exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_main_validates_first(role):
+    """The first task of main.yml imports validate.yml: nothing changes before the checks."""
+    first = _yaml(ROOT / "roles" / role / "tasks" / "main.yml")[0]
+    assert first.get("ansible.builtin.import_tasks") == "validate.yml", first
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_validate_changes_nothing(role):
+    """validate.yml only asserts, includes more checks, or sets facts."""
+    allowed = {"ansible.builtin.assert", "ansible.builtin.include_tasks", "ansible.builtin.set_fact"}
+    for task in _yaml(ROOT / "roles" / role / "tasks" / "validate.yml"):
+        modules = {k for k in task if k.startswith("ansible.")}
+        assert modules <= allowed, f"{task.get('name')}: {modules - allowed}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_are_documented_and_agree(role):
+    """Every default is an option of argument_specs, and a default given in both places is the same."""
+    defaults = _yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+    options = specs(role)["main"]["options"]
+    undocumented = set(defaults) - set(options)
+    assert not undocumented, f"defaults without argument_specs entry: {sorted(undocumented)}"
+    for name, spec in options.items():
+        if "default" in spec and name in defaults:
+            assert spec["default"] == defaults[name], name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_variables_are_prefixed(role):
+    """Role variables carry the role name, so one name means one thing everywhere."""
+    defaults = _yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+    assert all(name.startswith(role + "_") for name in defaults)
+
+
+def test_site_uses_only_existing_roles():
+    for play in plays():
+        for role in role_names(play):
+            assert role in ROLES, role
