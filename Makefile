@@ -14,7 +14,7 @@ export TOMWERK_LAB_DIR := $(ROOT)/.lab
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PY_COLORS := 1
 
-.PHONY: help bootstrap image lab-up demo verify lab-down lint unit lab-test test readme lock clean
+.PHONY: help bootstrap image lab-up demo verify lab-down lint unit lab-test test rules readme lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ lab-test: image ## the whole lab in Molecule: create, converge, idempotence, ver
 	molecule test -s $(SCENARIO)
 
 test: lint unit lab-test ## every test (what CI runs)
+
+rules: bootstrap ## promtool: check and unit-test the alert rules (also part of `make unit`)
+	promtool check rules roles/*/files/alerts/*.yml
+	cd tests/promtool && promtool test rules *.test.yml
 
 readme: bootstrap ## regenerate the README's TOM map from toms.yml
 	tomwerk catalogue sync-tests

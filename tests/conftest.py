@@ -23,10 +23,17 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(items):
-    # The TOM id travels with every result, also into JUnit XML.
+    # The TOM id, what the check verifies (its docstring) and the host travel
+    # with every result into JUnit XML: `tomwerk verify` reads them from there.
     for item in items:
         for mark in item.iter_markers("tom"):
             item.user_properties.append(("tom", mark.args[0]))
+        doc = (getattr(item, "function", None) and item.function.__doc__) or ""
+        if doc.strip():
+            item.user_properties.append(("check", " ".join(doc.strip().split("\n\n")[0].split())))
+        params = getattr(item, "callspec", None) and item.callspec.params
+        if params and "hostname" in params:
+            item.user_properties.append(("host", params["hostname"]))
 
 
 @pytest.fixture

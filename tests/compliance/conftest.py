@@ -62,13 +62,12 @@ def role_vars(inventory, hostname, request):
 
 
 def address_of(inv: Inventory, name: str) -> str:
-    """The address other machines use to reach the host."""
+    """The address other machines use to reach the host (tomwerk_address, else ansible_host)."""
     hostvars = inv.raw_vars(name)
-    spec = inv.testinfra_spec(name)
-    if spec.startswith("podman://"):
-        # Lab containers: ask the host for its address on the lab network.
-        return get_host(inv, name).check_output("hostname -I").split()[0]
-    return str(hostvars.get("ansible_host", name))
+    for var in ("tomwerk_address", "ansible_host"):
+        if var in hostvars:
+            return str(inv.var(name, var))
+    return name
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ def test_molecule_platforms_are_the_inventory_hosts():
         assert f"--network-alias={name}.{LAB.var(name, 'tomwerk_domain')}" in platform["extra_opts"]
         assert platform["image"] == "localhost/tomwerk-debian-systemd:bookworm"
         assert platform["network"] == "tomwerk-lab"
+        assert platform["ip"] == LAB.var(name, "tomwerk_address")
 
 
 def test_lab_has_the_hosts_later_toms_need():
