@@ -14,7 +14,7 @@ export TOMWERK_LAB_DIR := $(ROOT)/.lab
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PY_COLORS := 1
 
-.PHONY: help bootstrap image lab-up demo verify lab-down lint unit lab-test test rules readme lock clean
+.PHONY: help bootstrap image lab-up demo verify lab-down lint unit lab-test test rules readme bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ rules: bootstrap ## promtool: check and unit-test the alert rules (also part of 
 readme: bootstrap ## regenerate the README's TOM map from toms.yml
 	tomwerk catalogue sync-tests
 	tomwerk catalogue update-readme
+
+bench: bootstrap ## benchmark tomwerk-anonymize against anonip (throughput, personal data left)
+	$(VENV)/bin/python bench/anonymize_bench.py
 
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv
 	rm -rf $(ROOT)/.lock-venv

@@ -23,6 +23,27 @@ def cmd_catalogue(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from tomwerk.verify import verify
+
+    hosts = [h for h in (args.hosts or "").split(",") if h] or None
+    run = verify(args.inventory, hosts=hosts, out=args.out, suite=args.suite, pytest_args=args.pytest_args)
+    return run.exit_code
+
+
+def cmd_report(args) -> int:
+    from tomwerk.report import ReportError, write_reports
+
+    try:
+        paths = write_reports(args.result, lang=args.lang, formats=args.format.split(","), out=args.out, name=args.name)
+    except ReportError as exc:
+        print(f"tomwerk report: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tomwerk", description="TOMs as code")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,6 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the README's TOM map; fill each entry's tests from the pytest markers; rewrite the README map",
     )
     cat.set_defaults(func=cmd_catalogue)
+
+    ver = sub.add_parser(
+        "verify",
+        help="run the compliance checks against an inventory; write OUT/<UTC time>/result.json",
+        description="Exit 0: every check passed; 1: some check failed; 2: the run itself failed.",
+    )
+    ver.add_argument("--inventory", required=True, help="Ansible inventory to verify (file or directory)")
+    ver.add_argument("--hosts", help="only these hosts, comma-separated (e.g. web1,mail1)")
+    ver.add_argument("--out", default="results", help="where run directories go (default: results)")
+    ver.add_argument(
+        "--suite", default=str(ROOT / "tests" / "compliance"), help="the check suite (default: %(default)s)"
+    )
+    ver.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --  (e.g. -- -k ssh)")
+    ver.set_defaults(func=cmd_verify)
+
+    rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown)")
+    rep.add_argument(
+        "--result", default="results/latest/result.json", help="result.json of a run (default: %(default)s)"
+    )
+    rep.add_argument("--lang", choices=["de", "en"], default="de", help="report language (default: de)")
+    rep.add_argument("--format", default="html,md", help="comma-separated: html, md (default: %(default)s)")
+    rep.add_argument("--out", help="output directory (default: the result's directory)")
+    rep.add_argument("--name", help="file name without extension (default: report.<lang>)")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 

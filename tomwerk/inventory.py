@@ -8,6 +8,7 @@ inventory exactly as a play would (defaults < inventory < role vars).
 
 from __future__ import annotations
 
+import functools
 import os
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +23,10 @@ PODMAN_CONNECTIONS = {"podman", "containers.podman.podman"}
 LOCAL_CONNECTIONS = {"local", "ansible.builtin.local"}
 
 
+@functools.cache
 def _ensure_ansible() -> None:
     # The project's ansible.cfg (filter plugins, roles) and the lab's key dir,
-    # set before Ansible reads its configuration.
+    # set before Ansible reads its configuration; once per process.
     os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
     os.environ.setdefault("TOMWERK_LAB_DIR", str(ROOT / ".lab"))
     from ansible.plugins.loader import init_plugin_loader
@@ -56,6 +58,7 @@ class Inventory:
         _ensure_ansible()
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
+        from ansible.vars.hostvars import HostVars
         from ansible.vars.manager import VariableManager
 
         self.source = str(Path(source).resolve())
@@ -63,6 +66,8 @@ class Inventory:
         self._loader = DataLoader()
         self._inventory = InventoryManager(loader=self._loader, sources=[self.source])
         self._variables = VariableManager(loader=self._loader, inventory=self._inventory)
+        # Registers itself with the variable manager: `hostvars` in templates.
+        HostVars(inventory=self._inventory, variable_manager=self._variables, loader=self._loader)
 
     def hosts(self, pattern: str = "all") -> list[str]:
         return [h.name for h in self._inventory.get_hosts(pattern)]
@@ -99,7 +104,9 @@ class Inventory:
         defaults = self._load_role_file(role, "defaults")
         fixed = self._load_role_file(role, "vars")
         inventory = self.raw_vars(host)
-        variables = {**defaults, **inventory, **fixed}
+        # The magic variables a play would give the role.
+        magic = {"role_path": str(ROLES / role), "role_name": role, "playbook_dir": str(self.playbook.parent)}
+        variables = {**magic, **defaults, **inventory, **fixed}
         templar = Templar(loader=self._loader, variables=variables)
         names = set(defaults) | set(fixed) | {k for k in inventory if k.startswith(role + "_")}
         return {name: templar.template(variables[name]) for name in sorted(names)}

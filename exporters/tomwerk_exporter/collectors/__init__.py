@@ -1,0 +1,28 @@
+"""The TOM collectors, one per TOM family.
+
+Adding a family (logs, backup, updates, tls, ...):
+  1. write collectors/<family>.py with a core.Collector subclass: name (the
+     collector label), role (its state file is /etc/tomwerk/state/<role>.json),
+     toms, and check(state, host) -> Report with a require() per TOM;
+  2. add the class to COLLECTORS below;
+  3. add recorded fixtures and drift cases to tests/unit/test_exporter_collectors.py.
+"""
+
+from __future__ import annotations
+
+from ..core import Collector
+from .firewall import FirewallCollector
+from .org import OrgCollector
+from .password import PasswordCollector
+from .ssh import SshCollector
+
+COLLECTORS: tuple[type[Collector], ...] = (
+    SshCollector,
+    FirewallCollector,
+    PasswordCollector,
+    OrgCollector,
+)
+
+
+def all_collectors() -> list[Collector]:
+    return [cls() for cls in COLLECTORS]

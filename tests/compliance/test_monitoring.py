@@ -1,0 +1,73 @@
+"""TOM-MON-01 on the monitoring host: every host is watched, the alert rules are
+loaded, and an alert really reaches the receiver."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import yaml
+
+from tests.compliance.promql import fetch, query
+from tomwerk import ROOT
+
+ROLE = "monitoring"
+RULE_FILES = sorted((ROOT / "roles" / "monitoring" / "files" / "alerts").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def prometheus(role_vars) -> str:
+    return f"http://{role_vars['monitoring_listen_address']}:9090"
+
+
+@pytest.mark.tom("TOM-MON-01")
+def test_every_host_is_scraped(host, prometheus, role_vars, evidence):
+    """Prometheus scrapes the TOM exporter and node_exporter of every target, and all are up."""
+    up = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in query(host, prometheus, "up")}
+    evidence("up", {f"{j}/{i}": v for (j, i), v in sorted(up.items())})
+    for target in role_vars["monitoring_targets"]:
+        for job in ("tomwerk", "node"):
+            assert up.get((job, target)) == "1", (job, target)
+
+
+@pytest.mark.tom("TOM-MON-01")
+def test_alert_rules_are_loaded(host, prometheus, evidence):
+    """Every alert rule of the role is loaded and healthy in Prometheus."""
+    wanted = {r["alert"] for p in RULE_FILES for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]}
+    groups = json.loads(fetch(host, f"{prometheus}/api/v1/rules"))["data"]["groups"]
+    loaded = {r["name"]: r["health"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
+    evidence("alert rules", sorted(loaded))
+    assert wanted <= set(loaded)
+    assert all(loaded[name] == "ok" for name in wanted)
+
+
+@pytest.mark.tom("TOM-MON-01")
+def test_nothing_is_firing(host, prometheus, evidence):
+    """No alert is firing: every TOM holds and every exporter answers."""
+    firing = [a["labels"] for a in json.loads(fetch(host, f"{prometheus}/api/v1/alerts"))["data"]["alerts"]
+              if a["state"] == "firing"]  # fmt: skip
+    evidence("firing alerts", firing)
+    assert firing == []
+
+
+@pytest.mark.tom("TOM-MON-01")
+def test_an_alert_reaches_the_receiver(host, role_vars, evidence):
+    """A probe alert sent to Alertmanager arrives at the webhook receiver (the alert sink)."""
+    sink_url = f"http://127.0.0.1:{role_vars['monitoring_alert_sink_port']}/alerts"
+    if role_vars["monitoring_webhook_url"] != sink_url:
+        pytest.skip("alerts go to an outside receiver; this check reads the local alert sink")
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    alert = [{"labels": {"alertname": "TomwerkReceiverProbe", "probe": probe, "severity": "info"},
+              "annotations": {"summary": "tomwerk checks that alerts are delivered"}}]  # fmt: skip
+    fetch(host, f"http://{role_vars['monitoring_listen_address']}:9093/api/v2/alerts", json.dumps(alert))
+    sink = f"{role_vars['monitoring_alert_sink_dir']}/alerts.jsonl"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if probe in host.run(f"cat {sink}").stdout:
+            break
+        time.sleep(3)
+    delivered = [json.loads(line) for line in host.check_output(f"cat {sink}").splitlines() if probe in line]
+    evidence("delivered after seconds", round(90 - (deadline - time.time())))
+    assert delivered and delivered[0]["notification"]["status"] == "firing"

@@ -1,0 +1,569 @@
+"""The tomwerk exporter (exporters/tomwerk_exporter): framework, caching, failures, HTTP, packaging.
+
+The checks of each TOM are in test_exporter_collectors.py. These tests run
+with the venv's prometheus-client; the exporter itself keeps to the 0.16 API
+of Debian 12 (test_only_stdlib_and_prometheus_client_016_api).
+"""
+
+from __future__ import annotations
+
+import ast
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORTERS = ROOT / "exporters"
+PACKAGE = EXPORTERS / "tomwerk_exporter"
+FIXTURES = Path(__file__).parent / "fixtures" / "exporter"
+if str(EXPORTERS) not in sys.path:
+    sys.path.insert(0, str(EXPORTERS))
+
+from tomwerk_exporter import core  # noqa: E402
+from tomwerk_exporter.collectors import COLLECTORS, all_collectors, firewall, password, ssh  # noqa: E402
+from tomwerk_exporter.collectors.firewall import NFT_LIST  # noqa: E402
+from tomwerk_exporter.collectors.ssh import SSHD_T  # noqa: E402
+
+# For test_exporter_collectors.py, which imports the exporter through this module.
+__all__ = ["firewall", "password", "ssh"]
+
+STATE_DIR = "/etc/tomwerk/state"
+ALL_TOMS = ["TOM-FW-01", "TOM-PWD-01", "TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]
+COMMAND_FILES = {SSHD_T: "sshd-T.txt", NFT_LIST: "nft-j-list-ruleset.json"}
+
+
+# --------------------------------------------------------------------- helpers
+
+
+class RecordedHost(core.Host):
+    """A host recorded in a fixture tree: <tree>/etc/... at /etc/..., command outputs in <tree>/commands.
+
+    files and outputs are plain dicts, so a test changes the host by editing
+    them; a value that is an exception is raised instead.
+    """
+
+    def __init__(self, tree: Path = FIXTURES / "compliant"):
+        self.files: dict[str, object] = {}
+        self.outputs: dict[tuple[str, ...], object] = {}
+        self.modes: dict[str, tuple[int, int]] = {}  # path -> (uid, st_mode); default root, 0644
+        self.calls: Counter = Counter()
+        for path in sorted(tree.rglob("*")):
+            rel = path.relative_to(tree)
+            if path.is_file() and rel.parts[0] != "commands":
+                self.files["/" + rel.as_posix()] = path.read_text()
+        for argv, name in COMMAND_FILES.items():
+            self.outputs[argv] = (0, (tree / "commands" / name).read_text(), "")
+
+    def execute(self, argv):
+        self.calls[tuple(argv)] += 1
+        result = self.outputs.get(tuple(argv), FileNotFoundError(2, "No such file or directory", argv[0]))
+        if callable(result) and not isinstance(result, BaseException):
+            result = result()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def read_text(self, path):
+        content = self.files.get(path)
+        if content is None:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        if isinstance(content, BaseException):
+            raise content
+        return content
+
+    def listdir(self, path):
+        prefix = path.rstrip("/") + "/"
+        names = {p[len(prefix) :].split("/")[0] for p in self.files if p.startswith(prefix)}
+        if not names:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return sorted(names)
+
+    def stat(self, path):
+        if path not in self.files:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        uid, mode = self.modes.get(path, (0, 0o100644))
+        return os.stat_result((mode, 0, 0, 1, uid, 0, 0, 0, 0, 0))
+
+    # Drift helpers: the edit must apply, or the test would prove nothing.
+    def edit(self, path: str, old: str, new: str) -> None:
+        assert old in self.files[path], f"{old!r} not in {path}"
+        self.files[path] = self.files[path].replace(old, new)
+
+    def edit_output(self, argv: tuple[str, ...], old: str, new: str) -> None:
+        rc, out, err = self.outputs[argv]
+        assert old in out, f"{old!r} not in the output of {argv}"
+        self.outputs[argv] = (rc, out.replace(old, new), err)
+
+    def set_output(self, argv: tuple[str, ...], path: Path) -> None:
+        self.outputs[argv] = (0, path.read_text(), "")
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_exporter(host: core.Host | None = None, **kwargs) -> core.TomExporter:
+    kwargs.setdefault("wall", FakeClock(1_700_000_000.0))
+    return core.TomExporter(all_collectors(), host=host or RecordedHost(), state_dir=STATE_DIR, **kwargs)
+
+
+def exposition(exporter: core.TomExporter) -> str:
+    registry = CollectorRegistry()
+    registry.register(exporter)
+    return generate_latest(registry).decode()
+
+
+class Scrape:
+    """A parsed exposition: samples[(name, ((label, value), ...))] = value."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.families = list(text_string_to_metric_families(text))
+        self.samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in self.families for s in f.samples}
+
+    def value(self, name: str, **labels) -> float | None:
+        return self.samples.get((name, tuple(sorted(labels.items()))))
+
+    def series(self, name: str) -> dict[tuple, float]:
+        return {labels: v for (n, labels), v in self.samples.items() if n == name}
+
+    def toms(self) -> dict[str, float]:
+        return {dict(labels)["tom"]: v for labels, v in self.series("tomwerk_tom_compliant").items()}
+
+    def errors(self) -> dict[str, float]:
+        return {dict(labels)["collector"]: v for labels, v in self.series("tomwerk_collector_errors_total").items()}
+
+
+def scrape(exporter: core.TomExporter) -> Scrape:
+    return Scrape(exposition(exporter))
+
+
+def personal_label_values(scraped: Scrape) -> list[str]:
+    """Label values that are or contain an IP address or a mail address."""
+    found = []
+    for (_, labels), _ in scraped.samples.items():
+        for _, value in labels:
+            tokens = re.split(r"[\s,;=()\[\]]+", value)
+            if "@" in value or any(_is_ip(t) for t in tokens):
+                found.append(value)
+    return found
+
+
+def _is_ip(token: str) -> bool:
+    for candidate in (token, token.split("/")[0], token.strip(".:")):
+        try:
+            ipaddress.ip_address(candidate)
+            return True
+        except ValueError:
+            pass
+    return False
+
+
+# Prometheus naming: https://prometheus.io/docs/practices/naming/
+FORBIDDEN_UNITS = re.compile(
+    r"_(milliseconds|microseconds|ms|minutes|hours|days|kilobytes|megabytes|kb|mb|percent)(_|$)"
+)
+
+
+def convention_violations(scraped: Scrape) -> list[str]:
+    problems = []
+    for family in scraped.families:
+        name = family.name
+        if not re.fullmatch(r"tomwerk_[a-z][a-z0-9_]*", name):
+            problems.append(f"{name}: not tomwerk_ snake case")
+        if not family.documentation.strip():
+            problems.append(f"{name}: no HELP")
+        if FORBIDDEN_UNITS.search(name):
+            problems.append(f"{name}: not in base units")
+        if ("timestamp" in name and not name.endswith("_timestamp_seconds")) or (
+            "duration" in name and not name.endswith("_seconds")
+        ):
+            problems.append(f"{name}: time not in _seconds")
+        for sample in family.samples:
+            if family.type == "counter" and not sample.name.endswith("_total"):
+                problems.append(f"{sample.name}: counter without _total")
+            if family.type != "counter" and sample.name.endswith("_total"):
+                problems.append(f"{sample.name}: _total on a {family.type}")
+            for label in sample.labels:
+                if not re.fullmatch(r"[a-z][a-z0-9_]*", label):
+                    problems.append(f"{sample.name}: label {label}")
+    return problems
+
+
+# --------------------------------------------------------------------- framework
+
+
+def test_absent_state_file_makes_the_collector_inactive():
+    host = RecordedHost()
+    del host.files[f"{STATE_DIR}/ssh_access.json"]
+    s = scrape(make_exporter(host))
+    assert s.toms() == {"TOM-FW-01": 1, "TOM-PWD-01": 1}
+    assert s.value("tomwerk_collector_active", collector="ssh") == 0
+    assert s.value("tomwerk_collector_active", collector="firewall") == 1
+    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0}
+    assert s.series("tomwerk_ssh_password_auth_enabled") == {}
+    assert host.calls[SSHD_T] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "failing"),
+    [
+        ("{not json", ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]),
+        ("[]", ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]),
+        ('{"role": "firewall", "toms": ["TOM-SSH-02"], "vars": {}}', ["TOM-SSH-02"]),
+        ('{"role": "ssh_access", "toms": ["TOM-SSH-01"], "vars": {}}', ["TOM-SSH-01"]),
+        ('{"role": "ssh_access", "toms": ["TOM-SSH-01", "TOM-SSH-02"], "vars": {"ssh_access_admins": "alice"}}', None),
+        (PermissionError(13, "Permission denied"), ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]),
+    ],
+    ids=["not-json", "not-an-object", "wrong-role", "vars-missing", "admins-not-a-list", "unreadable"],
+)
+def test_broken_state_file_fails_its_toms(content, failing):
+    host = RecordedHost()
+    host.files[f"{STATE_DIR}/ssh_access.json"] = content
+    s = scrape(make_exporter(host))
+    failing = failing or ["TOM-SSH-01", "TOM-SSH-02"]
+    assert s.toms() == {"TOM-FW-01": 1, "TOM-PWD-01": 1, **dict.fromkeys(failing, 0)}
+    assert s.errors() == {"ssh": 1, "firewall": 0, "password": 0, "org": 0}
+
+
+@pytest.mark.parametrize(
+    ("argv_or_path", "failure", "reason"),
+    [
+        (SSHD_T, FileNotFoundError(2, "No such file or directory"), "/usr/sbin/sshd not found"),
+        (SSHD_T, (255, "", "sshd: no hostkeys available -- exiting.\n"), "exited with 255: sshd: no hostkeys"),
+        (SSHD_T, (0, "", ""), "sshd -T printed no configuration"),
+        (SSHD_T, subprocess.TimeoutExpired("sshd", 5), "did not finish"),
+        (NFT_LIST, (1, "", "Error: Operation not permitted\n"), "exited with 1: Error: Operation not permitted"),
+        (NFT_LIST, (0, "table inet tomwerk {\n", ""), "no nftables JSON"),
+        (NFT_LIST, (0, '{"nftables": [{"chain": {"name": "input"}}]}', ""), "without family"),
+        ("/etc/shadow", PermissionError(13, "Permission denied"), "cannot read /etc/shadow: Permission denied"),
+        ("/etc/pam.d/common-auth", None, "cannot read /etc/pam.d/common-auth"),
+        ("/etc/passwd", "root:x:0\n", "malformed line"),
+    ],
+    ids=[
+        "sshd-missing",
+        "sshd-fails",
+        "sshd-empty",
+        "sshd-hangs",
+        "nft-denied",
+        "nft-not-json",
+        "nft-odd-json",
+        "shadow-denied",
+        "pam-missing",
+        "passwd-garbled",
+    ],
+)
+def test_failing_check_counts_as_not_compliant(argv_or_path, failure, reason, caplog):
+    host = RecordedHost()
+    if isinstance(argv_or_path, tuple):
+        host.outputs[argv_or_path] = failure
+    elif failure is None:
+        del host.files[argv_or_path]
+    else:
+        host.files[argv_or_path] = failure
+    collector = {SSHD_T: "ssh", NFT_LIST: "firewall", "/etc/passwd": "ssh"}.get(argv_or_path, "password")
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        s = scrape(make_exporter(host))
+    own = {c.name: c.toms for c in all_collectors()}[collector]
+    assert s.toms() == {tom: 0 if tom in own else 1 for tom in ALL_TOMS}
+    assert s.errors() == {name: 1 if name == collector else 0 for name in ("ssh", "firewall", "password", "org")}
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and reason in errors[0], errors
+    assert "\n" not in errors[0]
+    # The figures of a failed check are unknown, so they are not exported.
+    prefix = {"ssh": "tomwerk_ssh_", "firewall": "tomwerk_firewall_", "password": "tomwerk_password_"}[collector]
+    assert not [k for k in s.samples if k[0].startswith(prefix)]
+
+
+def test_a_bug_in_a_check_is_contained(monkeypatch, caplog):
+    from tomwerk_exporter.collectors import firewall
+
+    monkeypatch.setattr(firewall.FirewallCollector, "check", lambda self, state, host: 1 / 0)
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(make_exporter())
+    assert s.toms()["TOM-FW-01"] == 0 and s.toms()["TOM-SSH-01"] == 1
+    assert s.errors()["firewall"] == 1
+    assert "internal error ZeroDivisionError" in caplog.text and "test_exporter.py" in caplog.text
+
+
+def test_a_state_file_that_vanishes_is_an_error():
+    host, clock = RecordedHost(), FakeClock()
+    exporter = make_exporter(host, clock=clock)
+    assert scrape(exporter).toms()["TOM-PWD-01"] == 1
+    del host.files[f"{STATE_DIR}/password_policy.json"]
+    clock.now += 60
+    s = scrape(exporter)
+    assert s.toms()["TOM-PWD-01"] == 0
+    assert s.errors()["password"] == 1
+
+
+def test_unknown_toms_in_a_state_file_are_skipped_with_a_warning(caplog):
+    host = RecordedHost()
+    host.edit(f"{STATE_DIR}/firewall.json", '["TOM-FW-01"]', '["TOM-FW-01", "TOM-FW-09"]')
+    with caplog.at_level(logging.WARNING, logger="tomwerk_exporter"):
+        s = scrape(make_exporter(host))
+    assert s.toms()["TOM-FW-01"] == 1 and "TOM-FW-09" not in s.toms()
+    assert "TOM-FW-09, which this exporter does not check" in caplog.text
+
+
+def test_results_are_cached_for_min_interval():
+    host, clock = RecordedHost(), FakeClock()
+    exporter = make_exporter(host, clock=clock, min_interval=30)
+    first = scrape(exporter)
+    clock.now += 29.9
+    second = scrape(exporter)
+    assert host.calls == {SSHD_T: 1, NFT_LIST: 1}
+    assert first.samples == second.samples
+    clock.now += 0.1
+    scrape(exporter)
+    assert host.calls == {SSHD_T: 2, NFT_LIST: 2}
+
+
+def test_concurrent_scrapes_run_a_check_once():
+    host = RecordedHost()
+    recorded = host.outputs[SSHD_T]
+
+    def slow_sshd():
+        time.sleep(0.3)
+        return recorded
+
+    host.outputs[SSHD_T] = slow_sshd
+    exporter = make_exporter(host)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(scrape(exporter))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert host.calls[SSHD_T] == 1
+    assert all(r.toms()["TOM-SSH-01"] == 1 for r in results) and len(results) == 4
+
+
+def test_errors_are_counted_per_run_but_logged_once(caplog):
+    host, clock = RecordedHost(), FakeClock()
+    host.outputs[SSHD_T] = FileNotFoundError(2, "No such file or directory")
+    exporter = make_exporter(host, clock=clock, min_interval=0, log_every=3600)
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        for _ in range(5):
+            s = scrape(exporter)
+            clock.now += 15
+        assert s.errors()["ssh"] == 5
+        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+        clock.now += 3600  # still broken an hour later: one reminder
+        scrape(exporter)
+        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
+        host.outputs[SSHD_T] = (0, (FIXTURES / "compliant" / "commands" / "sshd-T.txt").read_text(), "")
+        scrape(exporter)
+        scrape(exporter)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == ["ssh: check works again"]
+
+
+def test_findings_are_logged_when_they_change(caplog):
+    host = RecordedHost()
+    exporter = make_exporter(host, min_interval=0)
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        scrape(exporter)
+        host.edit_output(SSHD_T, "passwordauthentication no", "passwordauthentication yes")
+        for _ in range(3):
+            scrape(exporter)
+        host.edit_output(SSHD_T, "passwordauthentication yes", "passwordauthentication no")
+        scrape(exporter)
+        scrape(exporter)
+    assert [r.getMessage() for r in caplog.records] == [
+        "TOM-SSH-01 not compliant: passwordauthentication is yes, not no",
+        "TOM-SSH-01 compliant again",
+    ]
+
+
+def test_timestamps_and_durations():
+    wall = FakeClock(1_700_000_123.5)
+    s = scrape(make_exporter(wall=wall))
+    for tom in ALL_TOMS:
+        assert s.value("tomwerk_tom_check_timestamp_seconds", tom=tom) == 1_700_000_123.5
+    for c in ("ssh", "firewall", "password"):
+        assert s.value("tomwerk_collector_last_run_timestamp_seconds", collector=c) == 1_700_000_123.5
+        assert 0 <= s.value("tomwerk_collector_duration_seconds", collector=c) < 5
+
+
+def test_label_guard_refuses_personal_data():
+    report = core.Report()
+    for value in ("10.231.0.11", "2001:db8::1", "alice@example.org", "from 192.0.2.7:22"):
+        with pytest.raises(ValueError):
+            report.gauge("tomwerk_x", "x", 1, where=value)
+    report.gauge("tomwerk_x", "x", 1, tom="TOM-SSH-01", type="yescrypt", policy="drop")
+    with pytest.raises(ValueError):
+        report.gauge("tomwerk_x_total", "a gauge is no counter", 1)
+
+
+def test_collector_names_must_be_unique():
+    with pytest.raises(ValueError):
+        core.TomExporter([*all_collectors(), all_collectors()[0]])
+
+
+def test_collector_registry_matches_the_catalogue():
+    """Every collector TOM is in toms.yml, of the collector's family; state files have distinct roles."""
+    families = dict(
+        re.findall(r"- id: (TOM-[A-Z]+-\d{2})\n(?:    .*\n)*?    family: (\S+)", (ROOT / "toms.yml").read_text())
+    )
+    collectors = all_collectors()
+    assert len({c.role for c in collectors}) == len(collectors) == len(COLLECTORS)
+    for c in collectors:
+        assert c.name and c.role and c.toms
+        for tom in c.toms:
+            assert families.get(tom) == c.name, f"{tom} is not of family {c.name} in toms.yml"
+
+
+# --------------------------------------------------------------------- conventions
+
+
+@pytest.mark.parametrize("case", ["compliant", "broken", "inactive"])
+def test_metric_names_follow_the_conventions(case):
+    host = RecordedHost()
+    if case == "broken":
+        host.outputs = {}
+    elif case == "inactive":
+        host.files = {}
+    s = scrape(make_exporter(host))
+    assert convention_violations(s) == []
+    assert personal_label_values(s) == []
+    # Metric names appear literally in the source (tests/unit/test_catalogue.py looks for them there).
+    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    for family in s.families:
+        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
+
+
+def test_only_stdlib_and_prometheus_client_016_api():
+    """The hosts have Python 3.11's stdlib and python3-prometheus-client 0.16, nothing else."""
+    allowed_prometheus = {
+        "prometheus_client": {"CollectorRegistry", "generate_latest", "make_wsgi_app", "start_http_server"},
+        "prometheus_client.core": {"CounterMetricFamily", "GaugeMetricFamily", "InfoMetricFamily"},
+    }
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] in sys.stdlib_module_names, f"{path.name}: import {alias.name}"
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                top = node.module.split(".")[0]
+                if top == "prometheus_client":
+                    names = {a.name for a in node.names}
+                    assert names <= allowed_prometheus.get(node.module, set()), f"{path.name}: {node.module} {names}"
+                else:
+                    assert top in sys.stdlib_module_names or top == "__future__", f"{path.name}: from {node.module}"
+
+
+@pytest.mark.skipif(not shutil.which("python3.11"), reason="no Python 3.11 interpreter on this machine")
+def test_package_compiles_with_python_311(tmp_path):
+    files = sorted(str(p) for p in PACKAGE.rglob("*.py"))
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path)}  # keep .pyc files out of the tree
+    proc = subprocess.run(["python3.11", "-m", "py_compile", *files], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------- HTTP and CLI
+
+
+def _get(url: str) -> tuple[int, str, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (a local http URL)
+        return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+
+
+def test_http_scrape_of_the_running_server():
+    host = RecordedHost()
+    host.outputs[NFT_LIST] = PermissionError(13, "Permission denied")  # one broken check: still 200
+    registry = CollectorRegistry()
+    registry.register(make_exporter(host))
+    server = core.make_http_server(registry, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        status, content_type, body = _get(f"http://127.0.0.1:{port}/metrics")
+        again = _get(f"http://127.0.0.1:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200 and again[0] == 200
+    assert content_type.startswith("text/plain")
+    s = Scrape(body)
+    assert s.toms() == {"TOM-FW-01": 0, "TOM-PWD-01": 1, "TOM-SSH-01": 1, "TOM-SSH-02": 1, "TOM-SSH-03": 1}
+    assert convention_violations(s) == [] and personal_label_values(s) == []
+
+
+def test_http_answers_200_even_if_rendering_fails():
+    class Broken:
+        def collect(self):
+            raise RuntimeError("boom")
+
+    registry = CollectorRegistry()
+    registry.register(Broken())
+    started = []
+
+    def start_response(status, headers, exc_info=None):
+        started.append(status)
+
+    body = core.make_app(registry)({"PATH_INFO": "/metrics", "QUERY_STRING": ""}, start_response)
+    assert started == ["200 OK"] and b"see the journal" in b"".join(body)
+
+
+def _cli(*args: str, **kwargs) -> subprocess.Popen:
+    path = os.pathsep.join(p for p in (str(EXPORTERS), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tomwerk_exporter", *args], env=env, text=True, stderr=subprocess.PIPE, **kwargs
+    )
+
+
+def test_cli_serves_on_a_random_port(tmp_path):
+    """The real CLI on this machine's real commands and files (read only): whatever fails, the scrape is 200."""
+    shutil.copytree(FIXTURES / "compliant" / "etc" / "tomwerk" / "state", tmp_path / "state")
+    proc = _cli("--listen-address", "127.0.0.1", "--port", "0", "--state-dir", str(tmp_path / "state"))
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        status, _, body = _get(f"http://127.0.0.1:{match.group(1)}/metrics")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+    assert status == 200
+    s = Scrape(body)
+    assert set(s.toms()) == set(ALL_TOMS)
+    assert convention_violations(s) == [] and personal_label_values(s) == []
+
+
+def test_cli_once_prints_the_metrics(tmp_path):
+    (tmp_path / "firewall.json").write_text("{broken")
+    proc = _cli("--once", "--state-dir", str(tmp_path), stdout=subprocess.PIPE)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    s = Scrape(out)
+    assert s.toms() == {"TOM-FW-01": 0}
+    assert s.errors() == {"ssh": 0, "firewall": 1, "password": 0, "org": 0}
+    assert "firewall.json is not valid JSON" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["--port", "70000"], ["--min-interval", "-1"]])
+def test_cli_refuses_bad_arguments(args):
+    from tomwerk_exporter.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(args)

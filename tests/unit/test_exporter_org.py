@@ -1,0 +1,530 @@
+"""The org collector (TOM-ORG-01 yearly review, TOM-ORG-02 access journal) on a recorded admin host.
+
+The admin host is the compliant web host recording plus tests/unit/fixtures/exporter/org
+(tom_records.json and the output of tomwerk-access-log status; see the README there).
+Each drift edits it the way a forgotten review, a tampered journal or a late
+notification would; the end-to-end tests run the real tomwerk/access_journal.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.unit.test_exporter import (
+    ALL_TOMS,
+    FIXTURES,
+    NFT_LIST,
+    PACKAGE,
+    ROOT,
+    SSHD_T,
+    STATE_DIR,
+    FakeClock,
+    RecordedHost,
+    all_collectors,
+    convention_violations,
+    core,
+    personal_label_values,
+    scrape,
+)
+from tomwerk import access_journal as aj
+
+# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
+org = importlib.import_module("tomwerk_exporter.collectors.org")
+
+ORG = FIXTURES / "org"
+ACCESS_JOURNAL = ROOT / "tomwerk" / "access_journal.py"
+STATE = f"{STATE_DIR}/tom_records.json"
+JOURNAL_PATH = "/var/lib/tomwerk/access-journal.jsonl"
+STATUS = (org.ACCESS_LOG, "--journal", JOURNAL_PATH, "status", "--notify-hours", "48")
+ORG_TOMS = ["TOM-ORG-01", "TOM-ORG-02"]
+COLLECTOR_NAMES = ("ssh", "firewall", "password", "org")
+
+DAY = 86400
+NOW = 1_793_754_000.0  # 2026-11-04T01:00:00Z, the time the recorded status output was made
+NEWEST_REVIEW = 1_772_409_600.0  # 2026-03-02T00:00:00Z
+OLDEST_OPEN = 1_793_718_000.0  # 2026-11-03T15:00:00Z
+# Personal and customer data in the recording (state file and the journal behind the status output).
+PERSONAL = ("Alice Admin", "measures adequate", "all TOMs in toms.yml", "ACME", "Beta AG", "J. Doe", "dpo@", "mailbox")
+
+COMPLIANT_FIGURES = {
+    ("tomwerk_org_last_review_timestamp_seconds", ()): NEWEST_REVIEW,
+    ("tomwerk_org_reviews_recorded", ()): 2,
+    ("tomwerk_org_review_max_age_seconds", ()): 365 * DAY,
+    ("tomwerk_access_journal_intact", ()): 1,
+    ("tomwerk_access_journal_entries", ()): 3,
+    ("tomwerk_access_journal_open_notifications", ()): 1,
+    ("tomwerk_access_journal_overdue_notifications", ()): 0,
+    ("tomwerk_access_journal_oldest_open_access_timestamp_seconds", ()): OLDEST_OPEN,
+}
+JOURNAL_COUNTS = {
+    ("tomwerk_access_journal_entries", ()): None,
+    ("tomwerk_access_journal_open_notifications", ()): None,
+    ("tomwerk_access_journal_overdue_notifications", ()): None,
+    ("tomwerk_access_journal_oldest_open_access_timestamp_seconds", ()): None,
+}
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def admin_host() -> RecordedHost:
+    host = RecordedHost()
+    host.files[STATE] = (ORG / "etc" / "tomwerk" / "state" / "tom_records.json").read_text()
+    host.outputs[STATUS] = (0, (ORG / "commands" / "tomwerk-access-log-status.json").read_text(), "")
+    return host
+
+
+def make_org_exporter(host: core.Host | None = None, now: float = NOW, **kwargs) -> core.TomExporter:
+    """All registered collectors; the org collector's clock (age of the newest review) is set to now."""
+    collectors = [org.OrgCollector(now=FakeClock(now)) if c.name == "org" else c for c in all_collectors()]
+    kwargs.setdefault("wall", FakeClock(now))
+    return core.TomExporter(collectors, host=host or admin_host(), state_dir=STATE_DIR, **kwargs)
+
+
+def figures(s) -> dict:
+    own = ("tomwerk_org_", "tomwerk_access_journal_")
+    return {key: value for key, value in s.samples.items() if key[0].startswith(own)}
+
+
+def set_vars(host: RecordedHost, **changes) -> None:
+    data = json.loads(host.files[STATE])
+    assert set(changes) <= set(data["vars"]), changes
+    data["vars"].update(changes)
+    host.files[STATE] = json.dumps(data, indent=2)
+
+
+def set_status(host: RecordedHost, **changes) -> None:
+    data = json.loads(host.outputs[STATUS][1])
+    assert set(changes) <= set(data), changes
+    data.update(changes)
+    host.outputs[STATUS] = (0, json.dumps(data, sort_keys=True) + "\n", "")
+
+
+def _newest_review(date):
+    return lambda h: h.edit(STATE, '"2026-03-02"', f'"{date}"')
+
+
+def _tampered(problem="line 2: content does not match its hash (entry edited)"):
+    # What status() prints for a journal whose chain does not verify: the counts are zero, not counted.
+    return lambda h: set_status(
+        h, intact=False, problem=problem, entries=0, accesses=0, open=0, overdue=0, oldest_open_access_timestamp=None
+    )
+
+
+# --------------------------------------------------------------------- drifts
+
+# id: (drift, failing TOMs, figures that change from COMPLIANT_FIGURES; None: the series disappears)
+DRIFTS = {
+    "newest review 366 days old": (
+        _newest_review("2025-11-03"),
+        {"TOM-ORG-01"},
+        {("tomwerk_org_last_review_timestamp_seconds", ()): NOW - 366 * DAY - 3600},
+    ),
+    "no review recorded": (
+        lambda h: set_vars(h, tom_records_reviews=[]),
+        {"TOM-ORG-01"},
+        {("tomwerk_org_last_review_timestamp_seconds", ()): None, ("tomwerk_org_reviews_recorded", ()): 0},
+    ),
+    "newest review dated in the future (mistyped year)": (
+        _newest_review("2062-03-02"),
+        {"TOM-ORG-01"},
+        {("tomwerk_org_last_review_timestamp_seconds", ()): 2_908_483_200.0},
+    ),
+    "stricter review limit": (
+        lambda h: set_vars(h, tom_records_review_max_age_days=200),  # the newest review is 247 days old
+        {"TOM-ORG-01"},
+        {("tomwerk_org_review_max_age_seconds", ()): 200 * DAY},
+    ),
+    "journal tampered": (
+        _tampered(),
+        {"TOM-ORG-02"},
+        {("tomwerk_access_journal_intact", ()): 0, **JOURNAL_COUNTS},
+    ),
+    "journal unreadable for the command": (
+        _tampered("[Errno 13] Permission denied: '/var/lib/tomwerk/access-journal.jsonl'"),
+        {"TOM-ORG-02"},
+        {("tomwerk_access_journal_intact", ()): 0, **JOURNAL_COUNTS},
+    ),
+    "notification overdue": (
+        lambda h: set_status(h, overdue=1),
+        {"TOM-ORG-02"},
+        {("tomwerk_access_journal_overdue_notifications", ()): 1},
+    ),
+    "both TOMs broken": (
+        lambda h: (set_vars(h, tom_records_reviews=[]), set_status(h, open=3, overdue=2)),
+        {"TOM-ORG-01", "TOM-ORG-02"},
+        {
+            ("tomwerk_org_last_review_timestamp_seconds", ()): None,
+            ("tomwerk_org_reviews_recorded", ()): 0,
+            ("tomwerk_access_journal_open_notifications", ()): 3,
+            ("tomwerk_access_journal_overdue_notifications", ()): 2,
+        },
+    ),
+    # Not drifts: still compliant, with other figures.
+    "one review, 364 days old": (
+        lambda h: set_vars(h, tom_records_reviews=[{"date": "2025-11-05", "reviewer": "Alice Admin"}]),
+        set(),
+        {
+            ("tomwerk_org_last_review_timestamp_seconds", ()): NOW - 364 * DAY - 3600,
+            ("tomwerk_org_reviews_recorded", ()): 1,
+        },
+    ),
+    "every access notified": (
+        lambda h: set_status(h, entries=4, open=0, oldest_open_access_timestamp=None),
+        set(),
+        {
+            ("tomwerk_access_journal_entries", ()): 4,
+            ("tomwerk_access_journal_open_notifications", ()): 0,
+            ("tomwerk_access_journal_oldest_open_access_timestamp_seconds", ()): None,
+        },
+    ),
+    "journal still empty": (
+        lambda h: set_status(h, entries=0, accesses=0, open=0, oldest_open_access_timestamp=None),
+        set(),
+        {
+            ("tomwerk_access_journal_entries", ()): 0,
+            ("tomwerk_access_journal_open_notifications", ()): 0,
+            ("tomwerk_access_journal_oldest_open_access_timestamp_seconds", ()): None,
+        },
+    ),
+}
+
+
+def test_compliant_admin_host():
+    host = admin_host()
+    s = scrape(make_org_exporter(host))
+    assert s.toms() == dict.fromkeys(ALL_TOMS + ORG_TOMS, 1)
+    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
+    assert s.value("tomwerk_collector_active", collector="org") == 1
+    assert figures(s) == COMPLIANT_FIGURES
+    assert host.calls == {SSHD_T: 1, NFT_LIST: 1, STATUS: 1}
+
+
+@pytest.mark.parametrize("name", DRIFTS)
+def test_drift_flips_exactly_the_right_tom_and_figure(name):
+    drift, failing, changed = DRIFTS[name]
+    host = admin_host()
+    drift(host)
+    s = scrape(make_org_exporter(host))
+    assert s.toms() == {tom: 0 if tom in failing else 1 for tom in ALL_TOMS + ORG_TOMS}
+    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
+    expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
+    assert figures(s) == expected
+    assert convention_violations(s) == []
+    assert personal_label_values(s) == []
+
+
+@pytest.mark.parametrize(
+    ("age", "compliant"),
+    [(0, 1), (365 * DAY, 1), (365 * DAY + 1, 0), (-DAY, 1), (-DAY - 1, 0)],
+    ids=["same-day", "exactly-max-age", "a-second-more", "dated-tomorrow-east-of-utc", "further-ahead"],
+)
+def test_review_age_limit_is_inclusive_and_in_utc(age, compliant):
+    """The newest review may be max-age old to the second (as the alert compares it), or a day ahead (zones)."""
+    s = scrape(make_org_exporter(now=NEWEST_REVIEW + age))
+    assert s.toms()["TOM-ORG-01"] == compliant
+
+
+def test_inactive_without_the_role():
+    host = RecordedHost()  # a web host: no tom_records.json
+    s = scrape(make_org_exporter(host))
+    assert s.value("tomwerk_collector_active", collector="org") == 0
+    assert set(s.toms()) == set(ALL_TOMS)
+    assert figures(s) == {}
+    assert host.calls[STATUS] == 0
+
+
+def test_the_command_gets_the_journal_and_limit_of_the_state():
+    host = admin_host()
+    set_vars(host, tom_records_access_journal="/srv/records/journal.jsonl", tom_records_notify_within_hours=24)
+    argv = (org.ACCESS_LOG, "--journal", "/srv/records/journal.jsonl", "status", "--notify-hours", "24")
+    host.outputs[argv] = host.outputs.pop(STATUS)
+    s = scrape(make_org_exporter(host))
+    assert s.toms()["TOM-ORG-02"] == 1
+    assert host.calls[argv] == 1
+
+
+def test_numbers_as_ansible_may_write_them():
+    host = admin_host()
+    set_vars(host, tom_records_review_max_age_days="365", tom_records_notify_within_hours="48")
+    s = scrape(make_org_exporter(host))
+    assert s.toms() == dict.fromkeys(ALL_TOMS + ORG_TOMS, 1)
+
+
+def test_results_are_cached_for_min_interval():
+    host, clock = admin_host(), FakeClock()
+    exporter = make_org_exporter(host, clock=clock, min_interval=30)
+    scrape(exporter)
+    clock.now += 29.9
+    scrape(exporter)
+    assert host.calls[STATUS] == 1
+    clock.now += 0.1
+    scrape(exporter)
+    assert host.calls[STATUS] == 2
+
+
+# --------------------------------------------------------------------- logging and personal data
+
+
+def test_a_broken_journal_is_a_finding_logged_once(caplog):
+    host = admin_host()
+    exporter = make_org_exporter(host, min_interval=0)
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        scrape(exporter)
+        _tampered()(host)
+        for _ in range(3):
+            s = scrape(exporter)
+        assert s.errors()["org"] == 0  # not a failed check
+        host.outputs[STATUS] = admin_host().outputs[STATUS]
+        scrape(exporter)
+        scrape(exporter)
+    assert [r.getMessage() for r in caplog.records] == [
+        "TOM-ORG-02 not compliant: the access journal is not intact: "
+        "line 2: content does not match its hash (entry edited)",
+        "TOM-ORG-02 compliant again",
+    ]
+
+
+def test_findings_name_no_reviewer_and_quote_nothing_from_the_journal(caplog):
+    host = admin_host()
+    set_vars(host, tom_records_reviews=[{"date": "2024-01-15", "reviewer": "Alice Admin", "scope": "all"}])
+    # A tampered entry whose seq holds a name: status() quotes it, the exporter does not.
+    _tampered("line 4: sequence Beta AG / J. Doe out of order (entry removed or moved)")(host)
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        scrape(make_org_exporter(host))
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        "TOM-ORG-01 not compliant: the newest review (2024-01-15) is older than 365 days",
+        "TOM-ORG-02 not compliant: the access journal is not intact: "
+        "line 4: sequence out of order (entry removed or moved)",
+    ]
+
+
+def test_no_personal_data_in_metrics_or_logs(caplog):
+    """Labels, HELP texts, values and log lines of every case: no reviewer, customer, purpose or person."""
+    cases = [lambda h: None, *(drift for drift, _, _ in DRIFTS.values())]
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        for drift in cases:
+            host = admin_host()
+            drift(host)
+            s = scrape(make_org_exporter(host))
+            assert personal_label_values(s) == []
+            assert [p for p in PERSONAL if p in s.text] == []
+            assert [labels for _, labels in figures(s)] == [()] * len(figures(s))  # the org figures have no labels
+    assert [p for p in PERSONAL if p in caplog.text] == []
+
+
+def test_metric_names_follow_the_conventions():
+    s = scrape(make_org_exporter())
+    assert convention_violations(s) == []
+    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    for family in s.families:
+        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
+    assert all(f.type == "gauge" for f in s.families if f.name.startswith(("tomwerk_org_", "tomwerk_access_")))
+
+
+def test_the_org_collector_is_registered():
+    assert [c for c in all_collectors() if isinstance(c, org.OrgCollector)]
+
+
+# --------------------------------------------------------------------- check errors
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        (FileNotFoundError(2, "No such file or directory"), "/usr/local/bin/tomwerk-access-log not found"),
+        (OSError(8, "Exec format error"), "cannot run /usr/local/bin/tomwerk-access-log: Exec format error"),
+        (subprocess.TimeoutExpired("tomwerk-access-log", 5), "did not finish"),
+        (
+            (1, "", "Traceback (most recent call last):\nUnicodeDecodeError: 'utf-8' codec can't decode byte 0xff\n"),
+            "exited with 1: Traceback",
+        ),
+        ((2, "", "tomwerk-access-log: error: unrecognized arguments: --notify-hours\n"), "exited with 2"),
+        ((0, "journal intact: 3 entries\n", ""), "printed no JSON object"),
+        ((0, "", ""), "printed no JSON object"),
+        ((0, "[]", ""), "printed no JSON object"),
+        ((0, '{"intact": "yes", "problem": ""}', ""), "no intact or problem field"),
+        ((0, '{"intact": true, "problem": "", "entries": 3, "open": 1}', ""), "no count overdue"),
+        ((0, '{"intact": true, "problem": "", "entries": 3, "open": -1, "overdue": 0}', ""), "no count open"),
+        (
+            (0, '{"intact": true, "problem": "", "entries": 1, "open": 1, "overdue": 0}', ""),
+            "no oldest_open_access_timestamp",
+        ),
+    ],
+    ids=[
+        "missing",
+        "not-executable",
+        "hangs",
+        "crashes",
+        "older-command",
+        "not-json",
+        "empty",
+        "not-an-object",
+        "intact-not-bool",
+        "overdue-missing",
+        "negative-count",
+        "oldest-missing",
+    ],
+)
+def test_failing_command_is_a_check_error(output, reason, caplog):
+    host = admin_host()
+    host.outputs[STATUS] = output
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        s = scrape(make_org_exporter(host))
+    # One collector, one verdict: the review figures are lost with the journal's.
+    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(ORG_TOMS, 0)}
+    assert s.errors() == {name: 1 if name == "org" else 0 for name in COLLECTOR_NAMES}
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and reason in errors[0], errors
+    assert errors[0].startswith("org: check failed") and "\n" not in errors[0]
+    assert figures(s) == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"tom_records_reviews": {"date": "2026-03-02"}}, "vars.tom_records_reviews is not a list"),
+        ({"tom_records_reviews": ["2026-03-02"]}, "review 1 has no date in the form YYYY-MM-DD"),
+        ({"tom_records_reviews": [{"reviewer": "Alice Admin"}]}, "review 1 has no date"),
+        ({"tom_records_reviews": [{"date": "02.03.2026", "reviewer": "Alice Admin"}]}, "in the form YYYY-MM-DD"),
+        ({"tom_records_reviews": [{"date": "20260302"}]}, "in the form YYYY-MM-DD"),
+        ({"tom_records_reviews": [{"date": "2026-03-02"}, {"date": "2026-02-30"}]}, "review 2 has no valid date"),
+        ({"tom_records_review_max_age_days": 400}, "tom_records_review_max_age_days is not an integer in range"),
+        ({"tom_records_review_max_age_days": True}, "tom_records_review_max_age_days is not an integer in range"),
+        ({"tom_records_notify_within_hours": 72}, "tom_records_notify_within_hours is not an integer in range"),
+        ({"tom_records_access_journal": "access-journal.jsonl"}, "is not an absolute path"),
+        ({"tom_records_access_journal": ""}, "tom_records_access_journal is not a non-empty string"),
+    ],
+    ids=[
+        "reviews-not-a-list",
+        "review-not-an-object",
+        "review-without-date",
+        "german-date",
+        "compact-date",
+        "impossible-date",
+        "max-age-too-long",
+        "max-age-bool",
+        "notify-too-late",
+        "relative-journal",
+        "empty-journal-path",
+    ],
+)
+def test_broken_state_file_is_a_check_error(changes, reason, caplog):
+    host = admin_host()
+    set_vars(host, **changes)
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(make_org_exporter(host))
+    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(ORG_TOMS, 0)}
+    assert s.errors()["org"] == 1
+    assert reason in caplog.text and "Alice" not in caplog.text
+    assert host.calls[STATUS] == 0
+
+
+def test_missing_variable_is_a_check_error(caplog):
+    host = admin_host()
+    data = json.loads(host.files[STATE])
+    del data["vars"]["tom_records_notify_within_hours"]
+    host.files[STATE] = json.dumps(data)
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(make_org_exporter(host))
+    assert s.toms()["TOM-ORG-02"] == 0 and s.errors()["org"] == 1
+    assert "vars.tom_records_notify_within_hours is missing" in caplog.text
+
+
+# --------------------------------------------------------------------- the real command
+
+
+class JournalHost(RecordedHost):
+    """The admin host, but tomwerk-access-log is the real tomwerk/access_journal.py, run by this interpreter."""
+
+    def execute(self, argv):
+        if argv[0] == org.ACCESS_LOG:
+            self.calls[tuple(argv)] += 1
+            return core.Host.execute(self, (sys.executable, str(ACCESS_JOURNAL), *argv[1:]))
+        return super().execute(argv)
+
+
+@pytest.fixture
+def journal_host(tmp_path, monkeypatch):
+    monkeypatch.setattr(aj, "_anchor", lambda entry: None)  # no lines in this machine's syslog
+    path = tmp_path / "access-journal.jsonl"
+    host = JournalHost()
+    host.files[STATE] = (ORG / "etc" / "tomwerk" / "state" / "tom_records.json").read_text()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    set_vars(host, tom_records_access_journal=str(path), tom_records_reviews=[{"date": today, "reviewer": "A. B."}])
+    return host, str(path)
+
+
+def _ago(hours: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=hours)
+
+
+def test_real_command_counts_what_the_exporter_reads(journal_host):
+    host, path = journal_host
+    aj.append(path, "access", _ago(72), "alice", customer="ACME GmbH", purpose="restore a mailbox", persons="J. Doe")
+    aj.append(path, "notified", _ago(70), "alice", ref=1, how="mail to dpo@acme.example")
+    late = _ago(50)
+    aj.append(path, "access", late, "bob", customer="Beta AG", purpose="emergency", persons="all")
+    aj.append(path, "access", _ago(1), "bob", customer="Beta AG", purpose="disk full", persons="J. Doe")
+    exporter = make_org_exporter(host, now=time.time(), min_interval=0)
+
+    s = scrape(exporter)
+    assert s.errors()["org"] == 0
+    assert s.toms()["TOM-ORG-01"] == 1 and s.toms()["TOM-ORG-02"] == 0
+    assert s.value("tomwerk_access_journal_intact") == 1
+    assert s.value("tomwerk_access_journal_entries") == 4
+    assert s.value("tomwerk_access_journal_open_notifications") == 2
+    assert s.value("tomwerk_access_journal_overdue_notifications") == 1
+    assert s.value("tomwerk_access_journal_oldest_open_access_timestamp_seconds") == late.timestamp()
+
+    aj.append(path, "notified", _ago(0), "bob", ref=3, how="phone")
+    s = scrape(exporter)
+    assert s.toms()["TOM-ORG-02"] == 1
+    assert s.value("tomwerk_access_journal_overdue_notifications") == 0
+    assert s.value("tomwerk_access_journal_open_notifications") == 1
+    assert not [p for p in PERSONAL if p in s.text]
+
+
+def test_real_command_on_a_tampered_journal(journal_host, caplog):
+    host, path = journal_host
+    aj.append(path, "access", _ago(3), "alice", customer="ACME GmbH", purpose="restore a mailbox", persons="J. Doe")
+    aj.append(path, "notified", _ago(2), "alice", ref=1, how="mail to dpo@acme.example")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace("restore a mailbox", "look around"))
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        s = scrape(make_org_exporter(host, now=time.time()))
+    assert s.errors()["org"] == 0
+    assert s.toms()["TOM-ORG-02"] == 0 and s.toms()["TOM-ORG-01"] == 1
+    assert s.value("tomwerk_access_journal_intact") == 0
+    assert s.value("tomwerk_access_journal_overdue_notifications") is None
+    assert "line 1: content does not match its hash (entry edited)" in caplog.text
+    assert not [p for p in PERSONAL if p in caplog.text]
+
+
+def test_real_command_with_a_removed_journal(journal_host):
+    """The role creates the journal; one that is gone counts as tampered with."""
+    host, _ = journal_host
+    s = scrape(make_org_exporter(host, now=time.time()))
+    assert s.toms()["TOM-ORG-02"] == 0
+    assert s.value("tomwerk_access_journal_intact") == 0
+
+
+def test_the_installed_command_can_be_executed(tmp_path):
+    """As roles/tom_records installs it: a copy of access_journal.py, run by its path, as the exporter does."""
+    installed = tmp_path / "tomwerk-access-log"
+    shutil.copyfile(ACCESS_JOURNAL, installed)
+    installed.chmod(0o755)
+    argv = (str(installed), "--journal", str(tmp_path / "journal.jsonl"), "status", "--notify-hours", "48")
+    (tmp_path / "journal.jsonl").touch()  # tom_records creates the (empty) journal
+    assert json.loads(core.Host().output(argv))["intact"] is True
