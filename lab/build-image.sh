@@ -40,6 +40,14 @@ deb $MIRROR bookworm main
 deb $MIRROR bookworm-updates main
 deb $SEC_MIRROR bookworm-security main
 SOURCES
+# Bring the image up to the current point release and security updates, so a
+# new lab host starts where a freshly installed server would.
+mount -t proc proc "$ROOTFS/proc"
+trap 'umount "$ROOTFS/proc" 2>/dev/null; rm -rf "$WORK"' EXIT
+chroot "$ROOTFS" apt-get update -qq >"$WORK/upgrade.log" 2>&1 \
+  && DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" apt-get -y -qq dist-upgrade >>"$WORK/upgrade.log" 2>&1 \
+  || { tail -n 30 "$WORK/upgrade.log"; exit 1; }
+umount "$ROOTFS/proc"
 # minbase has no /etc/hosts; podman injects one, but keep a sane default.
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$ROOTFS/etc/hosts"
 chroot "$ROOTFS" apt-get clean

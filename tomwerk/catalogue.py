@@ -103,6 +103,6 @@ def sync_tests(path: Path = CATALOGUE) -> list[str]:
     buf = io.StringIO()
     yaml_rt.dump(data, buf)
     # One blank line between entries, as a human would write it.
-    text = re.sub(r"\n(  - id: )", r"\n\n\1", buf.getvalue()).replace("toms:\n\n", "toms:\n")
+    text = re.sub(r"\n+(  - id: )", r"\n\n\1", buf.getvalue()).replace("toms:\n\n", "toms:\n")
     path.write_text(text, encoding="utf-8")
     return changed
