@@ -252,7 +252,7 @@ DRIFTS = {
 def test_compliant_host():
     s = scrape(make_exporter())
     assert s.toms() == dict.fromkeys(ALL_TOMS, 1)
-    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0}
+    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0, "updates": 0, "backup": 0}
     assert figures(s) == COMPLIANT_FIGURES
 
 
@@ -263,7 +263,7 @@ def test_drift_flips_exactly_the_right_tom_and_figure(name):
     drift(host)
     s = scrape(make_exporter(host))
     assert s.toms() == {tom: 0 if tom in failing else 1 for tom in ALL_TOMS}
-    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0}
+    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0, "updates": 0, "backup": 0}
     expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
     assert figures(s) == expected
     assert convention_violations(s) == []

@@ -11,16 +11,20 @@ Adding a family (logs, backup, updates, tls, ...):
 from __future__ import annotations
 
 from ..core import Collector
+from .backup import BackupCollector
 from .firewall import FirewallCollector
 from .org import OrgCollector
 from .password import PasswordCollector
 from .ssh import SshCollector
+from .updates import UpdatesCollector
 
 COLLECTORS: tuple[type[Collector], ...] = (
     SshCollector,
     FirewallCollector,
     PasswordCollector,
     OrgCollector,
+    UpdatesCollector,
+    BackupCollector,
 )
 
 

@@ -1,0 +1,581 @@
+"""The updates collector (TOM-UPD-01 weekly updates) on a recorded host.
+
+The host is the compliant web host recording plus tests/unit/fixtures/exporter/updates
+(the state file the role writes, the status file and the `pending` output; see the
+README there). The status file and the output are what tomwerk-updates-status
+makes of the recordings in tests/unit/fixtures/updates;
+test_fixtures_are_what_the_recorder_makes re-checks that contract.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import subprocess
+import time
+
+import pytest
+
+from tests.unit.test_exporter import (
+    ALL_TOMS,
+    FIXTURES,
+    NFT_LIST,
+    PACKAGE,
+    SSHD_T,
+    STATE_DIR,
+    FakeClock,
+    RecordedHost,
+    all_collectors,
+    convention_violations,
+    core,
+    personal_label_values,
+    scrape,
+)
+from tests.unit.test_updates_status import FIXTURES as RECORDINGS
+from tests.unit.test_updates_status import us
+
+# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
+updates = importlib.import_module("tomwerk_exporter.collectors.updates")
+
+UPD = FIXTURES / "updates"
+STATE = f"{STATE_DIR}/updates.json"
+STATUS_FILE = "/var/lib/tomwerk/updates/status.json"
+PENDING = ("/usr/local/sbin/tomwerk-updates-status", "pending")
+COLLECTOR_NAMES = tuple(c.name for c in all_collectors())  # other collectors come and go
+TOMS = [*ALL_TOMS, "TOM-UPD-01"]
+
+DAY = 86400
+INSTALL = 1_795_281_764.704  # 2026-11-21 17:22:44Z: the recorded run upgraded 138 packages
+RECORDED = 1_795_282_400.0  # when ExecStopPost= recorded it
+FIRST_SEEN = 1_795_300_000.0  # libssl3 and openssl first seen pending (2026-11-21 22:26:40Z)
+CHECKED = 1_795_330_000.0  # the recorded `pending` output (2026-11-22 06:46:40Z)
+NOW = CHECKED + 60
+PACKAGE_NAMES = ("libssl3", "openssl", "base-files")
+
+COMPLIANT_FIGURES = {
+    ("tomwerk_updates_last_success_timestamp_seconds", ()): INSTALL,
+    ("tomwerk_updates_last_run_timestamp_seconds", ()): INSTALL,
+    ("tomwerk_updates_last_run_success", ()): 1,
+    ("tomwerk_updates_last_run_packages_upgraded", ()): 138,
+    ("tomwerk_updates_max_age_seconds", ()): 7 * DAY,
+    ("tomwerk_updates_pending", (("kind", "security"),)): 2,
+    ("tomwerk_updates_pending", (("kind", "other"),)): 1,
+    ("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): FIRST_SEEN,
+    ("tomwerk_updates_security_max_pending_seconds", ()): 2 * DAY,
+    ("tomwerk_updates_reboot_required", ()): 0,
+}
+RUN_FIGURES = {
+    ("tomwerk_updates_last_success_timestamp_seconds", ()): None,
+    ("tomwerk_updates_last_run_timestamp_seconds", ()): None,
+    ("tomwerk_updates_last_run_success", ()): None,
+    ("tomwerk_updates_last_run_packages_upgraded", ()): None,
+}
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def updates_host() -> RecordedHost:
+    host = RecordedHost()
+    host.files[STATE] = (UPD / "etc" / "tomwerk" / "state" / "updates.json").read_text()
+    host.files[STATUS_FILE] = (UPD / "var" / "lib" / "tomwerk" / "updates" / "status.json").read_text()
+    host.outputs[PENDING] = (0, (UPD / "commands" / "tomwerk-updates-status-pending.json").read_text(), "")
+    return host
+
+
+def make_updates_exporter(host: core.Host | None = None, now: float = NOW, **kwargs) -> core.TomExporter:
+    """All registered collectors; the updates collector's wall clock is set to now and its cache clock shared."""
+    clock = kwargs.setdefault("clock", FakeClock())
+    collector = updates.UpdatesCollector(now=FakeClock(now), clock=clock)
+    collectors = [collector if c.name == "updates" else c for c in all_collectors()]
+    kwargs.setdefault("wall", FakeClock(now))
+    return core.TomExporter(collectors, host=host or updates_host(), state_dir=STATE_DIR, **kwargs)
+
+
+def figures(s) -> dict:
+    return {key: value for key, value in s.samples.items() if key[0].startswith("tomwerk_updates_")}
+
+
+def set_vars(host: RecordedHost, **changes) -> None:
+    data = json.loads(host.files[STATE])
+    assert set(changes) <= set(data["vars"]), changes
+    data["vars"].update(changes)
+    host.files[STATE] = json.dumps(data, indent=2)
+
+
+def set_status(host: RecordedHost, **changes) -> None:
+    data = json.loads(host.files[STATUS_FILE])
+    assert set(changes) <= set(data), changes
+    data.update(changes)
+    host.files[STATUS_FILE] = json.dumps(data, indent=2, sort_keys=True)
+
+
+def set_pending(host: RecordedHost, **changes) -> None:
+    data = json.loads(host.outputs[PENDING][1])
+    assert set(changes) <= set(data), changes
+    data.update(changes)
+    host.outputs[PENDING] = (0, json.dumps(data, indent=2, sort_keys=True) + "\n", "")
+
+
+def _failed_run(h):
+    set_status(
+        h,
+        last_run_timestamp=INSTALL + DAY,
+        last_run_success=False,
+        packages_upgraded=0,
+        error="Cache has broken packages, exiting",
+    )
+
+
+# --------------------------------------------------------------------- drifts
+
+# id: (drift, TOM-UPD-01 compliant, figures that change from COMPLIANT_FIGURES; None: the series disappears)
+DRIFTS = {
+    "last success 8 days old": (
+        lambda h: set_status(h, last_success_timestamp=NOW - 8 * DAY, last_run_timestamp=NOW - 8 * DAY),
+        False,
+        {
+            ("tomwerk_updates_last_success_timestamp_seconds", ()): NOW - 8 * DAY,
+            ("tomwerk_updates_last_run_timestamp_seconds", ()): NOW - 8 * DAY,
+        },
+    ),
+    "no run recorded yet": (
+        lambda h: h.files.pop(STATUS_FILE),
+        False,
+        RUN_FIGURES,
+    ),
+    "status file without any run": (
+        lambda h: h.files.update({STATUS_FILE: '{"pending_security_first_seen": {}}'}),
+        False,
+        RUN_FIGURES,
+    ),
+    "never succeeded": (
+        lambda h: (_failed_run(h), set_status(h, last_success_timestamp=None)),
+        False,
+        {
+            **RUN_FIGURES,
+            ("tomwerk_updates_last_run_timestamp_seconds", ()): INSTALL + DAY,
+            ("tomwerk_updates_last_run_success", ()): 0,
+            ("tomwerk_updates_last_run_packages_upgraded", ()): 0,
+        },
+    ),
+    "security update pending for 3 days": (
+        lambda h: set_pending(h, oldest_security_first_seen_timestamp=NOW - 3 * DAY),
+        False,
+        {("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): NOW - 3 * DAY},
+    ),
+    "both broken": (
+        lambda h: (
+            set_status(h, last_success_timestamp=NOW - 30 * DAY),
+            set_pending(h, oldest_security_first_seen_timestamp=NOW - 9 * DAY),
+        ),
+        False,
+        {
+            ("tomwerk_updates_last_success_timestamp_seconds", ()): NOW - 30 * DAY,
+            ("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): NOW - 9 * DAY,
+        },
+    ),
+    "stricter limit for security updates": (
+        lambda h: set_vars(h, updates_security_max_pending_days=1, updates_max_age_days=1),
+        True,  # the run is 13 hours old, the security updates 8
+        {
+            ("tomwerk_updates_max_age_seconds", ()): DAY,
+            ("tomwerk_updates_security_max_pending_seconds", ()): DAY,
+        },
+    ),
+    # Not findings: TOM-UPD-01 still holds.
+    "the last run failed, the one before succeeded": (
+        _failed_run,
+        True,
+        {
+            ("tomwerk_updates_last_run_timestamp_seconds", ()): INSTALL + DAY,
+            ("tomwerk_updates_last_run_success", ()): 0,
+            ("tomwerk_updates_last_run_packages_upgraded", ()): 0,
+        },
+    ),
+    "nothing pending": (
+        lambda h: set_pending(h, security=0, other=0, oldest_security_first_seen_timestamp=None),
+        True,
+        {
+            ("tomwerk_updates_pending", (("kind", "security"),)): 0,
+            ("tomwerk_updates_pending", (("kind", "other"),)): 0,
+            ("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): None,
+        },
+    ),
+    "reboot required": (
+        lambda h: set_pending(h, reboot_required=True, reboot_required_since_timestamp=NOW - 4 * DAY),
+        True,
+        {
+            ("tomwerk_updates_reboot_required", ()): 1,
+            ("tomwerk_updates_reboot_required_since_timestamp_seconds", ()): NOW - 4 * DAY,
+        },
+    ),
+    "many updates pending, only other ones": (
+        lambda h: set_pending(h, security=0, other=41, oldest_security_first_seen_timestamp=None),
+        True,
+        {
+            ("tomwerk_updates_pending", (("kind", "security"),)): 0,
+            ("tomwerk_updates_pending", (("kind", "other"),)): 41,
+            ("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): None,
+        },
+    ),
+}
+
+
+def test_compliant_host():
+    host = updates_host()
+    s = scrape(make_updates_exporter(host))
+    assert s.toms() == dict.fromkeys(TOMS, 1)
+    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
+    assert s.value("tomwerk_collector_active", collector="updates") == 1
+    assert figures(s) == COMPLIANT_FIGURES
+    assert host.calls == {SSHD_T: 1, NFT_LIST: 1, PENDING: 1}
+
+
+@pytest.mark.parametrize("name", DRIFTS)
+def test_drift_flips_exactly_the_right_tom_and_figure(name):
+    drift, compliant, changed = DRIFTS[name]
+    host = updates_host()
+    drift(host)
+    s = scrape(make_updates_exporter(host))
+    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), "TOM-UPD-01": 1 if compliant else 0}
+    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
+    expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
+    assert figures(s) == expected
+    assert convention_violations(s) == []
+    assert personal_label_values(s) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "limit_days"),
+    [("last_success_timestamp", 7), ("oldest_security_first_seen_timestamp", 2)],
+    ids=["last-success", "oldest-security-update"],
+)
+@pytest.mark.parametrize(("extra", "compliant"), [(0, 1), (1, 0)], ids=["exactly-the-limit", "a-second-more"])
+def test_limits_are_inclusive(field, limit_days, extra, compliant):
+    """A run (or pending update) may be the limit old to the second, as the alerts compare it."""
+    host = updates_host()
+    at = NOW - limit_days * DAY - extra
+    if field == "last_success_timestamp":
+        set_status(host, last_success_timestamp=at)
+    else:
+        set_pending(host, oldest_security_first_seen_timestamp=at)
+    assert scrape(make_updates_exporter(host)).toms()["TOM-UPD-01"] == compliant
+
+
+def test_inactive_without_the_role():
+    host = RecordedHost()  # a host without the updates role
+    s = scrape(make_updates_exporter(host))
+    assert s.value("tomwerk_collector_active", collector="updates") == 0
+    assert set(s.toms()) == set(ALL_TOMS)
+    assert figures(s) == {}
+    assert host.calls[PENDING] == 0
+
+
+def test_the_command_and_file_of_the_state_are_used():
+    host = updates_host()
+    argv = ("/opt/tomwerk/bin/updates-status", "--status-file", "/srv/updates.json", "pending")
+    set_vars(host, updates_status_file="/srv/updates.json", updates_status_command=list(argv))
+    host.outputs[argv] = host.outputs.pop(PENDING)
+    host.files["/srv/updates.json"] = host.files.pop(STATUS_FILE)
+    s = scrape(make_updates_exporter(host))
+    assert s.toms()["TOM-UPD-01"] == 1
+    assert host.calls[argv] == 1
+
+
+def test_numbers_as_ansible_may_write_them():
+    host = updates_host()
+    set_vars(host, updates_interval_days="1", updates_max_age_days="7", updates_security_max_pending_days="2")
+    assert scrape(make_updates_exporter(host)).toms() == dict.fromkeys(TOMS, 1)
+
+
+# --------------------------------------------------------------------- caching of `pending`
+
+
+def test_pending_is_cached_longer_than_the_min_interval():
+    host, clock = updates_host(), FakeClock()
+    exporter = make_updates_exporter(host, clock=clock, min_interval=30)
+    for _ in range(10):  # 0 .. 270 s
+        scrape(exporter)
+        clock.now += 30
+    assert host.calls[PENDING] == 1 and host.calls[SSHD_T] == 10
+    clock.now += 30  # 300 s after the first run
+    scrape(exporter)
+    assert host.calls[PENDING] == 2
+
+
+def test_the_status_file_is_read_on_every_check_and_a_new_run_refreshes_pending():
+    host, clock = updates_host(), FakeClock()
+    exporter = make_updates_exporter(host, clock=clock, min_interval=30)
+    scrape(exporter)
+    _failed_run(host)
+    clock.now += 30
+    s = scrape(exporter)
+    assert s.value("tomwerk_updates_last_run_success") == 0
+    assert host.calls[PENDING] == 2  # a recorded run changes what is pending
+
+
+def test_a_failing_pending_command_is_not_cached(caplog):
+    host, clock = updates_host(), FakeClock()
+    recorded = host.outputs[PENDING]
+    host.outputs[PENDING] = subprocess.TimeoutExpired("tomwerk-updates-status", 5)
+    exporter = make_updates_exporter(host, clock=clock, min_interval=30)
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(exporter)
+    assert s.toms()["TOM-UPD-01"] == 0 and s.errors()["updates"] == 1
+    host.outputs[PENDING] = recorded
+    clock.now += 30
+    s = scrape(exporter)
+    assert s.toms()["TOM-UPD-01"] == 1 and host.calls[PENDING] == 2
+
+
+# --------------------------------------------------------------------- check errors
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        (FileNotFoundError(2, "No such file or directory"), "/usr/local/sbin/tomwerk-updates-status not found"),
+        (subprocess.TimeoutExpired("tomwerk-updates-status", 5), "did not finish"),
+        (
+            (
+                1,
+                "",
+                "tomwerk-updates-status: error: apt-get -s -o Debug::NoLocking=1 dist-upgrade exited with 100: E: x\n",
+            ),
+            "exited with 1: tomwerk-updates-status: error: apt-get",
+        ),
+        ((0, "3 upgraded\n", ""), "printed no JSON object"),
+        ((0, "[]", ""), "printed no JSON object"),
+        ((0, '{"security": 1, "other": 0, "reboot_required": false}', ""), "no oldest_security_first_seen_timestamp"),
+        ((0, '{"security": "2", "other": 0}', ""), "no count security"),
+        ((0, '{"security": 0, "other": -1}', ""), "no count other"),
+        ((0, '{"security": 0, "other": 0, "reboot_required": "no"}', ""), "no reboot_required"),
+        (
+            (
+                0,
+                '{"security": 2, "other": 0, "reboot_required": false, "oldest_security_first_seen_timestamp": null,'
+                ' "reboot_required_since_timestamp": null}',
+                "",
+            ),
+            "security updates without first-seen time",
+        ),
+    ],
+    ids=[
+        "missing",
+        "hangs",
+        "apt-fails",
+        "not-json",
+        "not-an-object",
+        "oldest-missing",
+        "count-as-string",
+        "negative-count",
+        "reboot-not-bool",
+        "count-without-time",
+    ],
+)
+def test_failing_pending_command_is_a_check_error(output, reason, caplog):
+    host = updates_host()
+    host.outputs[PENDING] = output
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        s = scrape(make_updates_exporter(host))
+    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), "TOM-UPD-01": 0}
+    assert s.errors() == {name: 1 if name == "updates" else 0 for name in COLLECTOR_NAMES}
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and reason in errors[0], errors
+    assert errors[0].startswith("updates: check failed") and "\n" not in errors[0]
+    assert figures(s) == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"last_run_timestamp": 17', "status.json is not a JSON object"),
+        ("[]", "status.json is not a JSON object"),
+        ('{"last_run_timestamp": "yesterday"}', "last_run_timestamp is not a number"),
+        ('{"last_success_timestamp": true}', "last_success_timestamp is not a number"),
+        ('{"last_run_timestamp": 1.0, "last_run_success": 1, "packages_upgraded": 0}', "last_run_success is not"),
+        ('{"last_run_timestamp": 1.0, "last_run_success": true, "packages_upgraded": -3}', "packages_upgraded is not"),
+        (PermissionError(13, "Permission denied"), "cannot read /var/lib/tomwerk/updates/status.json"),
+    ],
+    ids=["broken-json", "not-an-object", "time-as-text", "time-as-bool", "success-as-int", "negative-count", "denied"],
+)
+def test_broken_status_file_is_a_check_error(content, reason, caplog):
+    host = updates_host()
+    host.files[STATUS_FILE] = content
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(make_updates_exporter(host))
+    assert s.toms()["TOM-UPD-01"] == 0 and s.errors()["updates"] == 1
+    assert reason in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"updates_interval_days": 0}, "updates_interval_days is not an integer in range"),
+        ({"updates_interval_days": 8}, "updates_interval_days is not an integer in range"),
+        ({"updates_max_age_days": 14}, "updates_max_age_days is not an integer in range"),
+        ({"updates_interval_days": 7, "updates_max_age_days": 3}, "updates_max_age_days is shorter than the interval"),
+        ({"updates_security_max_pending_days": 5, "updates_max_age_days": 3}, "longer than updates_max_age_days"),
+        ({"updates_security_max_pending_days": True}, "updates_security_max_pending_days is not an integer"),
+        ({"updates_status_file": "status.json"}, "must be absolute paths"),
+        ({"updates_status_command": ["tomwerk-updates-status", "pending"]}, "must be absolute paths"),
+        ({"updates_status_command": []}, "must be absolute paths"),
+        ({"updates_status_command": "/usr/local/sbin/tomwerk-updates-status pending"}, "is not a list of strings"),
+    ],
+    ids=[
+        "interval-zero",
+        "interval-over-a-week",
+        "max-age-over-a-week",
+        "max-age-below-interval",
+        "pending-over-max-age",
+        "pending-bool",
+        "relative-status-file",
+        "relative-command",
+        "empty-command",
+        "command-as-string",
+    ],
+)
+def test_broken_state_file_is_a_check_error(changes, reason, caplog):
+    host = updates_host()
+    set_vars(host, **changes)
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(make_updates_exporter(host))
+    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), "TOM-UPD-01": 0}
+    assert s.errors()["updates"] == 1
+    assert reason in caplog.text
+    assert host.calls[PENDING] == 0
+
+
+def test_missing_variable_is_a_check_error(caplog):
+    host = updates_host()
+    data = json.loads(host.files[STATE])
+    del data["vars"]["updates_security_max_pending_days"]
+    host.files[STATE] = json.dumps(data)
+    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
+        s = scrape(make_updates_exporter(host))
+    assert s.toms()["TOM-UPD-01"] == 0 and s.errors()["updates"] == 1
+    assert "vars.updates_security_max_pending_days is missing" in caplog.text
+
+
+# --------------------------------------------------------------------- findings, names, conventions
+
+
+def test_findings_are_logged_once_and_name_no_package(caplog):
+    host = updates_host()
+    exporter = make_updates_exporter(host, min_interval=0)
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        scrape(exporter)
+        set_status(host, last_success_timestamp=NOW - 8 * DAY)
+        for _ in range(3):
+            scrape(exporter)
+        set_status(host, last_success_timestamp=INSTALL)
+        scrape(exporter)
+    assert [r.getMessage() for r in caplog.records] == [
+        "TOM-UPD-01 not compliant: the last successful unattended-upgrades run (2026-11-14 06:47 UTC) "
+        "is older than 7 days",
+        "TOM-UPD-01 compliant again",
+    ]
+
+
+def test_every_finding_at_once(caplog):
+    host = updates_host()
+    host.files.pop(STATUS_FILE)
+    set_pending(host, oldest_security_first_seen_timestamp=NOW - 3 * DAY)
+    with caplog.at_level(logging.WARNING, logger="tomwerk_exporter"):
+        scrape(make_updates_exporter(host))
+    assert [r.getMessage() for r in caplog.records] == [
+        "TOM-UPD-01 not compliant: no unattended-upgrades run has been recorded yet "
+        "(/var/lib/tomwerk/updates/status.json is missing); 2 security update(s) pending, "
+        "the oldest since 2026-11-19 06:47 UTC, longer than 2 days"
+    ]
+
+
+def test_no_package_names_in_metrics_or_logs(caplog):
+    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
+        for drift, _, _ in DRIFTS.values():
+            host = updates_host()
+            drift(host)
+            s = scrape(make_updates_exporter(host))
+            assert [p for p in PACKAGE_NAMES if p in s.text] == []
+    assert [p for p in PACKAGE_NAMES if p in caplog.text] == []
+    assert "libssl3" in updates_host().outputs[PENDING][1]  # the names are there to be left out
+
+
+def test_metric_names_follow_the_conventions():
+    s = scrape(make_updates_exporter())
+    assert convention_violations(s) == []
+    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    for family in s.families:
+        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
+    assert all(f.type == "gauge" for f in s.families if f.name.startswith("tomwerk_updates_"))
+
+
+def test_the_updates_collector_is_registered():
+    assert [c for c in all_collectors() if isinstance(c, updates.UpdatesCollector)]
+
+
+def test_the_framework_min_interval_still_applies_to_the_status_file():
+    host, clock = updates_host(), FakeClock()
+    exporter = make_updates_exporter(host, clock=clock, min_interval=30)
+    scrape(exporter)
+    _failed_run(host)
+    clock.now += 29
+    assert scrape(exporter).value("tomwerk_updates_last_run_success") == 1
+
+
+# --------------------------------------------------------------------- the recorder's contract
+
+
+def recorder_files(tmp_path) -> tuple[str, str]:
+    """status.json and the `pending` output as tomwerk-updates-status makes them from the recordings."""
+    daily = (RECORDINGS / "unattended-upgrades.log").read_text()
+    log = tmp_path / "unattended-upgrades.log"
+    log.write_text(daily.split("2026-11-21 18:26:32,246")[0])  # the download-only and the install run
+    status = tmp_path / "status.json"
+    assert us.record(str(status), str(log), {}, RECORDED, running=lambda: False).endswith("138 package(s) upgraded")
+    simulation = (RECORDINGS / "apt-get-s-dist-upgrade.three.txt").read_text()
+
+    # Stand-ins for the fingerprint of apt's inputs: the lists were updated in between.
+    fingerprint = iter(["test: apt inputs of 2026-11-21 22:26", "test: apt inputs of 2026-11-22 06:46"]).__next__
+    calls = []
+
+    def runner(argv):
+        calls.append(argv)
+        return 0, simulation, ""
+
+    missing = str(tmp_path / "reboot-required")
+    us.pending(str(status), runner, FIRST_SEEN, reboot_file=missing, booted=0, fingerprint=fingerprint)
+    output = us.pending(str(status), runner, CHECKED, reboot_file=missing, booted=0, fingerprint=fingerprint)
+    assert len(calls) == 2
+    return status.read_text(), json.dumps(output, indent=2, sort_keys=True) + "\n"
+
+
+@pytest.fixture
+def berlin(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_fixtures_are_what_the_recorder_makes(tmp_path, berlin):
+    status, output = recorder_files(tmp_path)
+    assert status == (UPD / "var" / "lib" / "tomwerk" / "updates" / "status.json").read_text()
+    assert output == (UPD / "commands" / "tomwerk-updates-status-pending.json").read_text()
+
+
+def test_the_recorder_and_the_collector_agree_on_a_failed_run(tmp_path, berlin):
+    """A run recorded as failed (the real recorder on a recorded log) is read as such."""
+    log = tmp_path / "unattended-upgrades.log"
+    log.write_text((RECORDINGS / "broken-cache.log").read_text())
+    status = tmp_path / "status.json"
+    us.record(str(status), str(log), {}, RECORDED, running=lambda: False)
+    host = updates_host()
+    host.files[STATUS_FILE] = status.read_text()
+    s = scrape(make_updates_exporter(host))
+    assert s.toms()["TOM-UPD-01"] == 0  # and there never was a successful run
+    assert s.value("tomwerk_updates_last_run_success") == 0
+    assert s.value("tomwerk_updates_last_success_timestamp_seconds") is None
