@@ -76,8 +76,9 @@ readme: bootstrap ## regenerate the README's TOM map from toms.yml
 	tomwerk catalogue sync-tests
 	tomwerk catalogue update-readme
 
-bench: bootstrap ## benchmark tomwerk-anonymize against anonip (throughput, personal data left)
+bench: bootstrap ## benchmarks: tomwerk-anonymize vs anonip; the exporter's scrape time and RSS (needs the lab up)
 	$(VENV)/bin/python bench/anonymize_bench.py
+	$(VENV)/bin/python bench/exporter_bench.py
 
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv
 	rm -rf $(ROOT)/.lock-venv

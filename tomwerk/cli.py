@@ -44,6 +44,28 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_snapshot(args) -> int:
+    from tomwerk import snapshot
+
+    connection = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        connection[name] = {"true": True, "false": False}.get(value.lower(), value)
+    print(f"wrote {snapshot.write(args.inventory, args.out, connection)}")
+    return 0
+
+
+def cmd_pack(args) -> int:
+    from tomwerk import ROOT, pack
+
+    if args.exporter:
+        target = pack.pack_zipapp(ROOT / "exporters" / "tomwerk_exporter", args.out, "tomwerk_exporter.__main__:main")
+    else:
+        target = pack.pack(args.out)
+    print(f"wrote {target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tomwerk", description="TOMs as code")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="output directory (default: the result's directory)")
     rep.add_argument("--name", help="file name without extension (default: report.<lang>)")
     rep.set_defaults(func=cmd_report)
+
+    snap = sub.add_parser(
+        "snapshot",
+        help="render an inventory into one static YAML inventory (for the admin host's scheduled verification)",
+    )
+    snap.add_argument("--inventory", required=True, help="the controller's inventory")
+    snap.add_argument("--out", required=True, help="file to write")
+    snap.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="connection variable for all hosts, e.g. ansible_user=tomwerk-verify (repeatable; true/false: bools)",
+    )  # fmt: skip
+    snap.set_defaults(func=cmd_snapshot)
+
+    pk = sub.add_parser("pack", help="reproducible tarball of the check suite, or zipapp of the exporter")
+    pk.add_argument("--out", required=True)
+    pk.add_argument("--exporter", action="store_true", help="the TOM exporter as one zipapp (python3 app.pyz)")
+    pk.set_defaults(func=cmd_pack)
     return parser
 
 

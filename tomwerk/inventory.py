@@ -19,7 +19,7 @@ from tomwerk import ROOT
 
 SITE = ROOT / "playbooks" / "site.yml"
 ROLES = ROOT / "roles"
-PODMAN_CONNECTIONS = {"podman", "containers.podman.podman"}
+PODMAN_CONNECTIONS = {"podman", "containers.podman.podman", "podman_nsenter"}
 LOCAL_CONNECTIONS = {"local", "ansible.builtin.local"}
 
 
@@ -29,8 +29,10 @@ def _ensure_ansible() -> None:
     # set before Ansible reads its configuration; once per process.
     os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
     os.environ.setdefault("TOMWERK_LAB_DIR", str(ROOT / ".lab"))
-    from ansible.plugins.loader import init_plugin_loader
-
+    try:
+        from ansible.plugins.loader import init_plugin_loader
+    except ImportError:  # ansible-core < 2.15 loads plugins on demand
+        return
     init_plugin_loader()
 
 
@@ -68,6 +70,10 @@ class Inventory:
         self._variables = VariableManager(loader=self._loader, inventory=self._inventory)
         # Registers itself with the variable manager: `hostvars` in templates.
         HostVars(inventory=self._inventory, variable_manager=self._variables, loader=self._loader)
+
+    def groups(self) -> dict[str, list[str]]:
+        """Group name -> host names (direct and through child groups)."""
+        return {name: [h.name for h in group.get_hosts()] for name, group in self._inventory.groups.items()}
 
     def hosts(self, pattern: str = "all") -> list[str]:
         return [h.name for h in self._inventory.get_hosts(pattern)]
@@ -114,7 +120,12 @@ class Inventory:
     def _load_role_file(self, role: str, kind: str) -> dict:
         # Ansible's loader marks the data as trusted templates, as a play would.
         path = ROLES / role / kind / "main.yml"
-        return (self._loader.load_from_file(str(path), trusted_as_template=True) or {}) if path.exists() else {}
+        if not path.exists():
+            return {}
+        try:
+            return self._loader.load_from_file(str(path), trusted_as_template=True) or {}
+        except TypeError:  # ansible-core < 2.19 (the admin host's) has no template trust
+            return self._loader.load_from_file(str(path)) or {}
 
     def var(self, host: str, name: str):
         """One templated inventory variable (no role defaults)."""

@@ -94,6 +94,48 @@ def domain_of(host, own_domains):
     return ""
 
 
+def backup_locations(targets, hostvars, port_var="backup_target_port", default_port=2222):
+    """The backup targets as the backup role uses them: one dict per target host.
+
+    Reads each target's backup_target_location, backup_target_city and
+    tomwerk_address from hostvars; a missing value stays empty so the role's
+    assert can name it.
+    """
+    result = []
+    for name in targets or []:
+        hv = hostvars[name]
+        result.append(
+            {
+                "host": str(name),
+                "location": str(hv.get("backup_target_location", "")),
+                "city": str(hv.get("backup_target_city", "")),
+                "address": str(hv.get("tomwerk_address", "")),
+                "port": int(hv.get(port_var, default_port)),
+            }
+        )
+    return result
+
+
+def backup_repository(location, account, config_dir):
+    """One location of the backup runner's config: where and how restic reaches it."""
+    ssh = (
+        f"ssh -p {int(location['port'])} -i {config_dir}/id_ed25519"
+        f" -o UserKnownHostsFile={config_dir}/known_hosts -o StrictHostKeyChecking=yes"
+        f" -o BatchMode=yes -o ConnectTimeout=15 {account}@{location['address']} -s sftp"
+    )
+    return {
+        "location": location["location"],
+        "city": location["city"],
+        "repository": f"sftp:{account}@{location['address']}:/repo",
+        "sftp_command": ssh,
+    }
+
+
+def pick(mapping, keys):
+    """Only the given keys of a dict (for state files that must not carry more)."""
+    return {k: mapping[k] for k in keys if k in mapping}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -103,4 +145,7 @@ class FilterModule:
             "tomwerk_ip_family": ip_family,
             "tomwerk_is_port": is_port,
             "tomwerk_domain_of": domain_of,
+            "tomwerk_backup_locations": backup_locations,
+            "tomwerk_backup_repository": backup_repository,
+            "tomwerk_pick": pick,
         }

@@ -43,7 +43,12 @@ def port(role_vars) -> int:
 
 @pytest.fixture(scope="module")
 def admin_key(request, role_vars) -> tuple[str, Path]:
-    """A private key of a named admin: the lab's, or --admin-key for real inventories."""
+    """A private key of a named admin: TOMWERK_ADMIN_KEY=user:path (the admin host's
+    verification key), else one of the lab's."""
+    names = [a["name"] for a in role_vars["ssh_access_admins"]]
+    user, _, path = os.environ.get("TOMWERK_ADMIN_KEY", "").partition(":")
+    if user in names and Path(path).exists():
+        return user, Path(path)
     lab_keys = Path(os.environ.get("TOMWERK_LAB_DIR", ".lab")) / "keys"
     for admin in role_vars["ssh_access_admins"]:
         key = lab_keys / admin["name"]

@@ -180,11 +180,17 @@ def test_summary_counts_equal_counts_from_the_result(rendered, lang):
     # The result's own summary agrees.
     assert RESULT["summary"]["checks"] == {o: outcomes.count(o) for o in ("pass", "fail", "error", "skipped")}
     headline = text(page.select("div", cls="headline")[0])
+    # "on all N hosts" when every covered TOM applies to every host, else "on every host it applies to".
+    everywhere = all(t.id in RESULT["hosts"][h]["toms"] for t in COVERED for h in RESULT["hosts"])
     words = {
-        "de": "von {} technischen TOMs mit Prüfungen gelten auf allen {} Hosts",
-        "en": "of {} technical TOMs with checks hold on all {} hosts",
+        ("de", True): "von {} technischen TOMs mit Prüfungen gelten auf allen {} Hosts",
+        ("en", True): "of {} technical TOMs with checks hold on all {} hosts",
+        ("de", False): (
+            "von {} technischen TOMs mit Prüfungen gelten auf allen Hosts, für die sie vorgesehen sind ({} Hosts"
+        ),
+        ("en", False): "of {} technical TOMs with checks hold on every host they apply to ({} hosts",
     }
-    assert f"{len(held)} " + words[lang].format(len(COVERED), len(RESULT["hosts"])) in headline
+    assert f"{len(held)} " + words[lang, everywhere].format(len(COVERED), len(RESULT["hosts"])) in headline
 
 
 def test_failing_checks_are_listed(rendered, lang):

@@ -1,0 +1,80 @@
+"""A reproducible tarball of what the admin host needs to run the checks.
+
+Same input, same bytes: sorted names, fixed times and owners, no caches. So
+Ansible's copy sees "unchanged" on every converge until the sources change.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from tomwerk import ROOT
+
+# What `tomwerk verify` and `tomwerk report` need, relative to the project root.
+INCLUDE = [
+    "tomwerk",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/compliance",
+    "playbooks",
+    "plugins",
+    "toms.yml",
+    "ansible.cfg",
+    "docs/seeds.yml",
+    "roles/*/defaults/main.yml",
+    "roles/*/vars/main.yml",
+    "roles/*/tasks/main.yml",  # marks a directory as a role for the checks
+    "roles/*/files/alerts",
+]
+SKIP = {"__pycache__", ".pytest_cache"}
+
+
+def files(root: Path = ROOT) -> list[Path]:
+    found: set[Path] = set()
+    for pattern in INCLUDE:
+        for path in root.glob(pattern):
+            candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+            found |= {p for p in candidates if not SKIP & set(p.relative_to(root).parts) and p.suffix != ".pyc"}
+    return sorted(found)
+
+
+def pack(out: str | Path, root: Path = ROOT) -> Path:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in files(root):
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            data = path.read_bytes()
+            info.size, info.mtime, info.mode = len(data), 0, 0o755 if path.stat().st_mode & 0o111 else 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_bytes() != buf.getvalue():
+        target.write_bytes(buf.getvalue())
+    return target
+
+
+def pack_zipapp(package: Path, out: str | Path, entry: str) -> Path:
+    """A reproducible zipapp of one package: `python3 app.pyz` runs `entry` (module:function)."""
+    import zipfile
+
+    module, _, function = entry.partition(":")
+    members = {"__main__.py": f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n".encode()}
+    for path in sorted(package.rglob("*.py")):
+        if not SKIP & set(path.parts):
+            members[(Path(package.name) / path.relative_to(package)).as_posix()] = path.read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, members[name])
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_bytes() != buf.getvalue():
+        target.write_bytes(buf.getvalue())
+    return target
