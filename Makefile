@@ -40,13 +40,23 @@ lab-up: image ## create the lab hosts and provision them with playbooks/site.yml
 	molecule create -s $(SCENARIO)
 	molecule converge -s $(SCENARIO)
 
-verify: ## run the compliance checks against the running lab
-	molecule verify -s $(SCENARIO)
+verify: ## run the compliance checks against the running lab and write the evidence report
+	@rc=0; tomwerk verify --inventory inventories/lab --out results || rc=$$?; \
+	if [ -e results/latest/result.json ]; then \
+	  tomwerk report --result results/latest/result.json --lang de; \
+	  tomwerk report --result results/latest/result.json --lang en; \
+	fi; \
+	echo; \
+	echo "Compliance results (JUnit):  $(ROOT)/results/latest/junit.xml"; \
+	echo "Machine-readable result:     $(ROOT)/results/latest/result.json"; \
+	echo "Evidence report:             $(ROOT)/results/latest/report.de.html (.md; English: report.en.*)"; \
+	exit $$rc
 
-demo: lab-up verify ## main job: install, build and provision the lab, check it; the lab stays up
+demo: lab-up ## main job: install, build and provision the lab, check it; the lab stays up
+	@$(MAKE) --no-print-directory verify || echo "Some checks failed: see the report above."
 	@echo
 	@echo "The lab is up and provisioned: $$(podman ps --filter network=tomwerk-lab --format '{{.Names}}' | xargs)"
-	@echo "Compliance results (JUnit):  $(ROOT)/results/lab-junit.xml"
+	@echo "Prometheus:                  http://10.231.0.15:9090 (alerts: podman exec monitor1 cat /var/lib/tomwerk-alert-sink/alerts.jsonl)"
 	@echo "Look around:                 podman exec -it web1 bash"
 	@echo "Tear it down:                make lab-down"
 

@@ -7,6 +7,8 @@ cached scrapes and scrapes that run the checks are in the figures.
     .venv/bin/python bench/exporter_bench.py [--host web1] [--scraper monitor1] [--seconds 45]
 
 Targets (issue 3): p99 under 100 ms, RSS under 60 MiB. Exits 1 when missed.
+Baseline, in the same run and from the same scraper: the host's node_exporter
+(Debian's Go exporter), so a slow lab shows in both columns.
 """
 
 from __future__ import annotations
@@ -39,6 +41,23 @@ def podman(host: str, command: str) -> str:
                           text=True).stdout  # fmt: skip
 
 
+def scrape(scraper: str, url: str, seconds: float) -> dict:
+    result = json.loads(podman(scraper, f"python3 -c {shlex.quote(SCRAPER)} {url} {seconds}"))
+    ms = sorted(t * 1000 for t in result["times"])
+    return {
+        "n": len(ms),
+        "bytes": result["bytes"],
+        "p50": statistics.median(ms),
+        "p99": ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))],
+        "max": ms[-1],
+    }
+
+
+def rss_mib(host: str, unit: str) -> float:
+    pid = podman(host, f"systemctl show -p MainPID --value {unit}").strip()
+    return int(podman(host, f"ps -o rss= -p {pid}").strip()) / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="web1")
@@ -48,22 +67,22 @@ def main() -> int:
 
     lab = Inventory(ROOT / "inventories" / "lab")
     address, port = lab.var(args.host, "tomwerk_address"), lab.role_vars(args.host, "tom_exporter")["tom_exporter_port"]
-    url = f"http://{address}:{port}/metrics"
-    out = podman(args.scraper, f"python3 -c {shlex.quote(SCRAPER)} {url} {args.seconds}")
-    result = json.loads(out)
-    ms = sorted(t * 1000 for t in result["times"])
-    p50 = statistics.median(ms)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    pid = podman(args.host, "systemctl show -p MainPID --value tomwerk-exporter").strip()
-    rss_mib = int(podman(args.host, f"ps -o rss= -p {pid}").strip()) / 1024
+    node_port = lab.role_vars(args.host, "tom_exporter")["tom_exporter_node_exporter_port"]
+    ours = scrape(args.scraper, f"http://{address}:{port}/metrics", args.seconds)
+    base = scrape(args.scraper, f"http://{address}:{node_port}/metrics", args.seconds)
+    rss_ours = rss_mib(args.host, "tomwerk-exporter")
+    rss_base = rss_mib(args.host, "prometheus-node-exporter")
+    p99 = ours["p99"]
 
-    print(f"TOM exporter on {args.host}, scraped from {args.scraper} for {args.seconds:.0f} s")
-    print(f"  scrapes           {len(ms)} ({result['bytes']} bytes each)")
-    print(f"  scrape time p50   {p50:7.1f} ms")
-    print(f"  scrape time p99   {p99:7.1f} ms   (target < 100 ms)")
-    print(f"  scrape time max   {ms[-1]:7.1f} ms")
-    print(f"  RSS               {rss_mib:7.1f} MiB  (target < 60 MiB)")
-    ok = p99 < 100 and rss_mib < 60
+    print(f"Exporters on {args.host}, each scraped from {args.scraper} for {args.seconds:.0f} s")
+    print(f"  {'':18} {'tomwerk-exporter':>18} {'node_exporter (baseline)':>26}")
+    print(f"  {'scrapes':18} {ours['n']:>18} {base['n']:>26}")
+    print(f"  {'bytes per scrape':18} {ours['bytes']:>18} {base['bytes']:>26}")
+    for key in ("p50", "p99", "max"):
+        print(f"  {'scrape time ' + key + ' ms':18} {ours[key]:>18.1f} {base[key]:>26.1f}")
+    print(f"  {'RSS MiB':18} {rss_ours:>18.1f} {rss_base:>26.1f}")
+    print("  targets           p99 < 100 ms, RSS < 60 MiB")
+    ok = p99 < 100 and rss_ours < 60
     print("  result            " + ("within targets" if ok else "TARGET MISSED"))
     return 0 if ok else 1
 
