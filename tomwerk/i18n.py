@@ -94,7 +94,10 @@ TEXT: dict[str, dict[str, str]] = {
         "record_journal": "Zugriffsjournal {where}",
         "no_record_text": "Unter {where} ist nichts eingetragen.",
         "empty_record_text": "{where} ist gesetzt, aber leer.",
-        "journal_pending": "Das Zugriffsjournal wird von diesem Bericht noch nicht ausgewertet.",
+        "journal_pending": (
+            "Das Zugriffsjournal lag diesem Lauf nicht vor: es liegt auf dem Admin-Host"
+            " und wird vom geplanten Lauf dort ausgewertet."
+        ),
         "unknown_tom": "Nicht im Katalog",
         "unassigned": "Prüfungen ohne TOM-Zuordnung",
     },
@@ -181,7 +184,10 @@ TEXT: dict[str, dict[str, str]] = {
         "record_journal": "access journal {where}",
         "no_record_text": "Nothing is recorded in {where}.",
         "empty_record_text": "{where} is set, but empty.",
-        "journal_pending": "The access journal is not yet evaluated in this report.",
+        "journal_pending": (
+            "The access journal was not available to this run: it lives on the admin host"
+            " and is evaluated by the scheduled run there."
+        ),
         "unknown_tom": "Not in the catalogue",
         "unassigned": "Checks without a TOM",
     },

@@ -43,7 +43,9 @@ version; a renamed or removed one bumps it):
       "unassigned_checks": [<check>, ...],         # checks without a TOM marker (should stay empty)
       "organisational": {                           # one entry per organisational TOM, keyed by evidence.where
         "tomwerk_org_reviews": [...] | null,        # record "inventory": the templated 'all' variable, null if unset
-        "/var/lib/tomwerk/access-journal.jsonl": null  # record "journal": collected by a later job
+        "/var/lib/tomwerk/access-journal.jsonl": {...} | null  # record "journal": its status (counts only,
+                                                    # no persons) when the journal is readable where verify
+                                                    # runs (the admin host), else null
       },
       "summary": {
         "hosts": 8,
@@ -331,6 +333,28 @@ def plain(value):
     return str(value)
 
 
+def journal_evidence(path: str) -> dict | None:
+    """The access journal's state for the report: counts and integrity, no names or purposes.
+
+    The journal lives on the admin host, where the scheduled run reads it; a run
+    elsewhere (a laptop, CI) has no journal and records None.
+    """
+    from tomwerk import access_journal
+
+    if not os.path.exists(path):
+        return None
+    state = access_journal.status(path)
+    return {
+        "intact": state["intact"],
+        "problem": state["problem"],
+        "entries": state["entries"],
+        "accesses": state["accesses"],
+        "notification_open": state["open"],
+        "notification_overdue": state["overdue"],
+        "notify_within_hours": state["notify_within_hours"],
+    }
+
+
 def organisational_evidence(inventory, toms: Mapping, warn: Callable[[str], None] = print) -> dict:
     """For each organisational TOM, keyed by evidence.where: the recorded value or None."""
     hosts = inventory.hosts()
@@ -341,8 +365,11 @@ def organisational_evidence(inventory, toms: Mapping, warn: Callable[[str], None
             continue
         where = tom.evidence["where"]
         found[where] = None
+        if tom.evidence.get("record") == "journal":
+            found[where] = journal_evidence(where)
+            continue
         if tom.evidence.get("record") != "inventory" or any_host is None:
-            continue  # the access journal is collected by a later job
+            continue
         if where not in inventory.raw_vars(any_host):
             continue
         try:

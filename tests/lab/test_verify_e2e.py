@@ -62,6 +62,9 @@ def test_a_scheduled_run_leaves_junit_result_and_report(admin):
     for name in ("junit.xml", "result.json", "report.de.html", "report.de.md"):
         assert admin.file(f"{RESULTS}/latest/{name}").size > 0, name
     assert "TOM-SSH-01" in admin.file(f"{RESULTS}/latest/report.de.md").content_string
+    # On the admin host the run reads the access journal (counts only) as organisational evidence.
+    journal = result["organisational"]["/var/lib/tomwerk/access-journal.jsonl"]
+    assert journal is not None and journal["intact"] is True, journal
 
 
 @pytest.mark.tom("TOM-MON-01")

@@ -360,9 +360,28 @@ def test_organisational_evidence_is_plain_json(local_inventory):
     organisational = [t for t in TOMS.values() if not t.technical]
     assert list(found) == [t.evidence["where"] for t in organisational]
     assert found["tomwerk_org_reviews"] == [{"date": "2026-03-02", "reviewer": "ALICE"}]
-    assert found["/var/lib/tomwerk/access-journal.jsonl"] is None  # journal: a later job
+    assert found["/var/lib/tomwerk/access-journal.jsonl"] is None  # no journal on this machine
     assert all(v is None for k, v in found.items() if k != "tomwerk_org_reviews")
     json.dumps(found)
+
+
+def test_the_access_journal_is_evidence_where_it_is_readable(tmp_path):
+    from tomwerk import access_journal
+
+    path = str(tmp_path / "journal.jsonl")
+    assert verify.journal_evidence(path) is None
+    at = access_journal.utc_now() - dt.timedelta(hours=60)
+    access_journal.append(path, "access", at, "alice", purpose="restore", persons="one mailbox", customer="ACME")
+    access_journal.append(path, "access", at, "bob", purpose="debug", persons="web logs", customer="ACME")
+    access_journal.append(path, "notified", at + dt.timedelta(hours=1), "alice", ref=1)
+    found = verify.journal_evidence(path)
+    assert found == {"intact": True, "problem": "", "entries": 3, "accesses": 2, "notification_open": 1,
+                     "notification_overdue": 1, "notify_within_hours": 48}  # fmt: skip
+    assert "ACME" not in json.dumps(found) and "alice" not in json.dumps(found)
+    # A tampered entry shows as a broken journal, not as a clean record.
+    lines = Path(path).read_text().splitlines()
+    Path(path).write_text("\n".join([lines[0].replace("restore", "nothing"), *lines[1:]]) + "\n")
+    assert verify.journal_evidence(path)["intact"] is False
 
 
 def test_plain_turns_ansible_values_into_json_types():
