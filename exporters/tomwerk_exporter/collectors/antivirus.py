@@ -1,0 +1,193 @@
+"""TOM-AV-01: servers are scanned for malware; TOM-AV-02: incoming mail is scanned, not kept.
+
+The role antivirus runs clamd and tomwerk-antivirus-scan.timer, which writes
+each completed scan's result to antivirus_result_file
+(roles/antivirus/files/tomwerk_antivirus_scan.py). This module reads it.
+
+TOM-AV-01 holds iff clamd answers, the newest signature database is at most
+antivirus_signature_max_age_days old, the last completed scan is at most
+antivirus_scan_max_age_hours old, and it found nothing. The signature time is
+the build time in a .cvd/.cld/.cud header (freshclam's databases), else the
+file's mtime (a local database such as tomwerk.hdb).
+
+TOM-AV-02 (hosts with antivirus_mail_milter) holds iff clamav-milter runs and
+postfix's smtpd_milters and non_smtpd_milters contain it.
+
+Only counts and times leave this module: no file names.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ..core import CheckError, Collector, Host, Report, State
+
+AV = "TOM-AV-01"
+MAIL = "TOM-AV-02"
+DAY = 86400
+HOUR = 3600
+# ClamAV database files (clamd loads these from its DatabaseDirectory).
+DB_SUFFIXES = (
+    ".cvd", ".cld", ".cud", ".hdb", ".hsb", ".hdu", ".hsu", ".mdb", ".msb", ".mdu", ".msu",
+    ".ndb", ".ndu", ".ldb", ".ldu", ".cdb", ".db", ".ign2", ".fp", ".sfp", ".pdb", ".wdb",
+    ".ftm", ".idb", ".cbc", ".yar", ".yara", ".crb", ".cat", ".pwdb", ".info",
+)  # fmt: skip
+CVD_SUFFIXES = (".cvd", ".cld", ".cud")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def cvd_build_time(header: str) -> float | None:
+    """Build time (Unix seconds) from a CVD header "ClamAV-VDB:date:version:sigs:flevel:md5:dsig:builder:stime"."""
+    if not header.startswith("ClamAV-VDB:"):
+        return None
+    # The build date itself holds a colon ("21 Nov 2026 07:26 +0000"): stime is the last field.
+    fields = header[:512].split(":")
+    if len(fields) < 9:
+        return None
+    stime = fields[-1].strip()
+    return float(stime) if stime.isdigit() else None
+
+
+def scan_result(text: str, path: str) -> dict:
+    """The result file with the fields the check reads in their types."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise CheckError(f"{path} is not a JSON object")
+    last = data.get("last_completed_timestamp")
+    if last is not None:
+        if not _number(last):
+            raise CheckError(f"{path}: last_completed_timestamp is not a number")
+        for field in ("files_scanned", "infected_files", "errors"):
+            value = data.get(field)
+            if not _number(value) or value < 0:
+                raise CheckError(f"{path}: {field} is not a count")
+    return data
+
+
+class AntivirusCollector(Collector):
+    name = "antivirus"
+    role = "antivirus"
+    toms = (AV, MAIL)
+
+    def __init__(self, now=time.time):
+        self._now = now
+
+    def check(self, state: State, host: Host) -> Report:
+        max_scan_hours = state.integer("antivirus_scan_max_age_hours", 1, 48)
+        max_sig_days = state.integer("antivirus_signature_max_age_days", 1, 7)
+        db_dir = state.text("antivirus_database_dir")
+        result_file = state.text("antivirus_result_file")
+        now = self._now()
+        report = Report()
+        self._clamd(report, host)
+        self._signatures(report, host, db_dir, max_sig_days, now)
+        self._scan(report, host, result_file, max_scan_hours, now)
+        if MAIL in state.toms:
+            self._milter(report, host, state.text("antivirus_postfix_milter"))
+        return report
+
+    def _clamd(self, report: Report, host: Host) -> None:
+        try:
+            out = host.output(("clamdscan", "--ping", "1"))
+            up = "PONG" in out
+            reason = f"clamd answered {out.strip()[:60]!r} to PING"
+        except CheckError as exc:
+            up, reason = False, f"clamd does not answer: {exc}"
+        report.require(AV, up, reason)
+        report.gauge(
+            "tomwerk_antivirus_clamd_up", "1 if clamd answers PING on its socket, else 0 (TOM-AV-01).", 1 if up else 0
+        )
+
+    def _signatures(self, report: Report, host: Host, db_dir: str, max_days: int, now: float) -> None:
+        names = [n for n in (host.list_optional(db_dir) or []) if n.endswith(DB_SUFFIXES)]
+        newest = None
+        for name in names:
+            path = f"{db_dir.rstrip('/')}/{name}"
+            built = None
+            if name.endswith(CVD_SUFFIXES):
+                built = cvd_build_time(host.read(path)[:512])
+            if built is None:
+                built = host.stat_of(path).st_mtime
+            newest = built if newest is None else max(newest, built)
+        report.gauge(
+            "tomwerk_antivirus_signature_databases",
+            "Signature database files in clamd's DatabaseDirectory (TOM-AV-01).",
+            len(names),
+        )
+        report.gauge(
+            "tomwerk_antivirus_signature_max_age_seconds",
+            "Age the newest signature database may reach (TOM-AV-01), from antivirus_signature_max_age_days.",
+            max_days * DAY,
+        )
+        if newest is None:
+            report.require(AV, False, f"no signature database in {db_dir}")
+            return
+        report.require(
+            AV,
+            now - newest <= max_days * DAY,
+            f"the newest signature database is {(now - newest) / DAY:.1f} days old, more than {max_days}",
+        )
+        report.gauge(
+            "tomwerk_antivirus_signature_timestamp_seconds",
+            "Build time of the newest signature database (CVD header, else file mtime) (TOM-AV-01).",
+            newest,
+        )
+
+    def _scan(self, report: Report, host: Host, path: str, max_hours: int, now: float) -> None:
+        report.gauge(
+            "tomwerk_antivirus_scan_max_age_seconds",
+            "Age the last completed scan may reach (TOM-AV-01), from antivirus_scan_max_age_hours.",
+            max_hours * HOUR,
+        )
+        text = host.read_optional(path)
+        result = scan_result(text, path) if text is not None else {}
+        last = result.get("last_completed_timestamp")
+        if last is None:
+            report.require(AV, False, f"no completed scan is recorded ({path})")
+            return
+        report.require(
+            AV,
+            now - last <= max_hours * HOUR,
+            f"the last completed scan is {(now - last) / HOUR:.1f} hours old, more than {max_hours}",
+        )
+        infected = int(result["infected_files"])
+        report.require(AV, infected == 0, f"the last scan found {infected} infected file(s)")
+        report.gauge(
+            "tomwerk_antivirus_last_scan_timestamp_seconds",
+            "Unix time the last scan completed (TOM-AV-01).",
+            last,
+        )
+        report.gauge(
+            "tomwerk_antivirus_infected_files",
+            "Files the last completed scan found infected (TOM-AV-01).",
+            infected,
+        )
+        report.gauge(
+            "tomwerk_antivirus_scanned_files", "Files the last completed scan scanned.", result["files_scanned"]
+        )
+        report.gauge("tomwerk_antivirus_scan_errors", "Files the last completed scan could not scan.", result["errors"])
+
+    def _milter(self, report: Report, host: Host, milter: str) -> None:
+        try:
+            active = host.output(("systemctl", "is-active", "clamav-milter")).strip() == "active"
+        except CheckError:
+            active = False
+        report.require(MAIL, active, "clamav-milter is not running")
+        lines = host.output(("postconf", "-h", "smtpd_milters", "non_smtpd_milters")).splitlines()
+        wired = True
+        for name, value in zip(("smtpd_milters", "non_smtpd_milters"), [*lines, "", ""][:2], strict=True):
+            present = milter in value.replace(",", " ").split()
+            report.require(MAIL, present, f"postfix {name} lacks {milter}")
+            wired = wired and present
+        report.gauge(
+            "tomwerk_antivirus_milter_up",
+            "1 if clamav-milter runs and postfix hands it incoming mail, else 0 (TOM-AV-02).",
+            1 if active and wired else 0,
+        )
