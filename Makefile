@@ -89,6 +89,7 @@ readme: bootstrap ## regenerate the README's TOM map from toms.yml
 bench: bootstrap ## benchmarks: tomwerk-anonymize vs anonip; the exporter's scrape time and RSS (needs the lab up)
 	$(VENV)/bin/python bench/anonymize_bench.py
 	$(VENV)/bin/python bench/exporter_bench.py
+	$(VENV)/bin/python bench/rsyslog_pipeline_bench.py
 
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv
 	rm -rf $(ROOT)/.lock-venv

@@ -103,8 +103,8 @@ class Inventory:
         variables.update(extra or {})
         return Templar(loader=self._loader, variables=variables).template(value)
 
-    def role_vars(self, host: str, role: str) -> dict:
-        """The variables a role sees on host: its defaults < inventory < its vars/main.yml."""
+    def _role_context(self, host: str, role: str):
+        """A templar with what a role sees on host (its defaults < inventory < its vars/main.yml)."""
         from ansible.template import Templar
 
         defaults = self._load_role_file(role, "defaults")
@@ -113,9 +113,31 @@ class Inventory:
         # The magic variables a play would give the role.
         magic = {"role_path": str(ROLES / role), "role_name": role, "playbook_dir": str(self.playbook.parent)}
         variables = {**magic, **defaults, **inventory, **fixed}
-        templar = Templar(loader=self._loader, variables=variables)
         names = set(defaults) | set(fixed) | {k for k in inventory if k.startswith(role + "_")}
-        return {name: templar.template(variables[name]) for name in sorted(names)}
+        return Templar(loader=self._loader, variables=variables), variables, names
+
+    def role_vars(self, host: str, role: str) -> dict:
+        """The variables a role sees on host: its defaults < inventory < its vars/main.yml."""
+        from ansible.errors import AnsibleUndefinedVariable
+
+        templar, variables, names = self._role_context(host, role)
+        found = {}
+        for name in sorted(names):
+            try:
+                found[name] = templar.template(variables[name])
+            except AnsibleUndefinedVariable:
+                # Built from what the role reads on the host at run time (retention reads
+                # log_privacy's state file): not known from the inventory, so left out.
+                continue
+        return found
+
+    def state_toms(self, host: str, role: str) -> list[str]:
+        """The TOMs the role records for the exporter on host (`toms` of <role>_state)."""
+        templar, variables, _ = self._role_context(host, role)
+        state = variables.get(f"{role}_state")
+        if not isinstance(state, dict):
+            return []
+        return [str(t) for t in templar.template(state.get("toms") or [])]
 
     def _load_role_file(self, role: str, kind: str) -> dict:
         # Ansible's loader marks the data as trusted templates, as a play would.

@@ -87,8 +87,8 @@ def looks_personal(value: str) -> bool:
 class Host:
     """The live host as the checks see it: commands and files.
 
-    Tests pass a recorded host that overrides the four primitives (execute,
-    read_text, listdir, stat). The helpers below turn their OSErrors into
+    Tests pass a recorded host that overrides the primitives (execute,
+    read_text, listdir, stat, read_bytes). The helpers below turn their OSErrors into
     CheckErrors with a one-line reason.
     """
 
@@ -107,6 +107,12 @@ class Host:
 
     def stat(self, path: str) -> os.stat_result:
         return os.stat(path)
+
+    def read_bytes(self, path: str, offset: int, limit: int) -> bytes:
+        """Up to limit bytes of a file from offset (for incremental scans)."""
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(limit)
 
     # Helpers the collectors use.
 
@@ -257,7 +263,7 @@ class Report:
         if not ok:
             reasons.append(reason)
 
-    def gauge(self, name: str, documentation: str, value: float, **labels: str) -> None:
+    def gauge(self, name: str, documentation: str, value: float, /, **labels: str) -> None:
         # Checked here, so a bad name or a personal label value fails the
         # collector's run (compliant=0, logged) instead of reaching Prometheus.
         if not METRIC_NAME.match(name) or name.endswith("_total"):
@@ -279,6 +285,9 @@ class Collector:
     name = ""  # value of the collector label
     role = ""  # the role whose state file <role>.json activates this collector
     toms: tuple[str, ...] = ()  # the TOMs check() evaluates
+    # Further roles whose TOMs (those in `toms`) this collector also decides when their
+    # state file is on the host, e.g. log forwarding beside log privacy.
+    also_roles: tuple[str, ...] = ()
 
     def check(self, state: State, host: Host) -> Report:
         raise NotImplementedError
@@ -404,6 +413,10 @@ class TomExporter:
                 raise CheckError(f"{collector.role}.json has disappeared from {self.state_dir}")
             return False, {}, []
         wanted = tuple(t for t in state.toms if t in collector.toms)
+        for role in collector.also_roles:
+            extra = load_state(self.host, self.state_dir, role)
+            if extra is not None:
+                wanted += tuple(t for t in extra.toms if t in collector.toms and t not in wanted)
         unknown = [t for t in state.toms if t not in collector.toms]
         if unknown:
             self._note(

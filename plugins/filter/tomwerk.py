@@ -84,6 +84,12 @@ def is_port(value):
     return text.isdigit() and 1 <= int(text) <= 65535
 
 
+def ip_range(value):
+    """'first-last' addresses of an IP network (coturn's denied-peer-ip form)."""
+    net = ipaddress.ip_network(str(value), strict=False)
+    return f"{net[0]}-{net[-1]}"
+
+
 def domain_of(host, own_domains):
     """The entry of own_domains that host (a DNS name) belongs to, or '' when none."""
     name = str(host).rstrip(".").lower()
@@ -145,6 +151,7 @@ class FilterModule:
             "tomwerk_ip_family": ip_family,
             "tomwerk_is_port": is_port,
             "tomwerk_domain_of": domain_of,
+            "tomwerk_ip_range": ip_range,
             "tomwerk_backup_locations": backup_locations,
             "tomwerk_backup_repository": backup_repository,
             "tomwerk_pick": pick,

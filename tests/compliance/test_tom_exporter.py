@@ -36,9 +36,7 @@ def expected_toms(inventory, hostname) -> set[str]:
     """The TOMs the roles on this host record for the exporter (<role>_state.toms)."""
     toms = set()
     for role in inventory.roles_by_host[hostname]:
-        state = inventory.role_vars(hostname, role).get(f"{role}_state")
-        if state:
-            toms |= set(state["toms"])
+        toms |= set(inventory.state_toms(hostname, role))
     return toms
 
 

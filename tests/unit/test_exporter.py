@@ -217,7 +217,7 @@ def test_absent_state_file_makes_the_collector_inactive():
     assert s.toms() == {"TOM-FW-01": 1, "TOM-PWD-01": 1}
     assert s.value("tomwerk_collector_active", collector="ssh") == 0
     assert s.value("tomwerk_collector_active", collector="firewall") == 1
-    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0, "updates": 0, "backup": 0}
+    assert s.errors() == {c.name: 0 for c in all_collectors()}
     assert s.series("tomwerk_ssh_password_auth_enabled") == {}
     assert host.calls[SSHD_T] == 0
 
@@ -240,7 +240,7 @@ def test_broken_state_file_fails_its_toms(content, failing):
     s = scrape(make_exporter(host))
     failing = failing or ["TOM-SSH-01", "TOM-SSH-02"]
     assert s.toms() == {"TOM-FW-01": 1, "TOM-PWD-01": 1, **dict.fromkeys(failing, 0)}
-    assert s.errors() == {"ssh": 1, "firewall": 0, "password": 0, "org": 0, "updates": 0, "backup": 0}
+    assert s.errors() == {**{c.name: 0 for c in all_collectors()}, "ssh": 1}
 
 
 @pytest.mark.parametrize(
@@ -283,9 +283,7 @@ def test_failing_check_counts_as_not_compliant(argv_or_path, failure, reason, ca
         s = scrape(make_exporter(host))
     own = {c.name: c.toms for c in all_collectors()}[collector]
     assert s.toms() == {tom: 0 if tom in own else 1 for tom in ALL_TOMS}
-    assert s.errors() == {
-        name: 1 if name == collector else 0 for name in ("ssh", "firewall", "password", "org", "updates", "backup")
-    }
+    assert s.errors() == {c.name: 1 if c.name == collector else 0 for c in all_collectors()}
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and reason in errors[0], errors
     assert "\n" not in errors[0]
@@ -559,7 +557,7 @@ def test_cli_once_prints_the_metrics(tmp_path):
     assert proc.returncode == 0, err
     s = Scrape(out)
     assert s.toms() == {"TOM-FW-01": 0}
-    assert s.errors() == {"ssh": 0, "firewall": 1, "password": 0, "org": 0, "updates": 0, "backup": 0}
+    assert s.errors() == {**{c.name: 0 for c in all_collectors()}, "firewall": 1}
     assert "firewall.json is not valid JSON" in err and len(err.strip().splitlines()) == 1
 
 

@@ -17,6 +17,7 @@ from tests.unit.test_exporter import (
     SSHD_T,
     STATE_DIR,
     RecordedHost,
+    all_collectors,
     convention_violations,
     core,
     firewall,
@@ -252,7 +253,7 @@ DRIFTS = {
 def test_compliant_host():
     s = scrape(make_exporter())
     assert s.toms() == dict.fromkeys(ALL_TOMS, 1)
-    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0, "updates": 0, "backup": 0}
+    assert s.errors() == {c.name: 0 for c in all_collectors()}
     assert figures(s) == COMPLIANT_FIGURES
 
 
@@ -263,7 +264,7 @@ def test_drift_flips_exactly_the_right_tom_and_figure(name):
     drift(host)
     s = scrape(make_exporter(host))
     assert s.toms() == {tom: 0 if tom in failing else 1 for tom in ALL_TOMS}
-    assert s.errors() == {"ssh": 0, "firewall": 0, "password": 0, "org": 0, "updates": 0, "backup": 0}
+    assert s.errors() == {c.name: 0 for c in all_collectors()}
     expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
     assert figures(s) == expected
     assert convention_violations(s) == []

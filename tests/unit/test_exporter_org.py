@@ -46,7 +46,7 @@ STATE = f"{STATE_DIR}/tom_records.json"
 JOURNAL_PATH = "/var/lib/tomwerk/access-journal.jsonl"
 STATUS = (org.ACCESS_LOG, "--journal", JOURNAL_PATH, "status", "--notify-hours", "48")
 ORG_TOMS = ["TOM-ORG-01", "TOM-ORG-02"]
-COLLECTOR_NAMES = ("ssh", "firewall", "password", "org", "updates", "backup")
+COLLECTOR_NAMES = tuple(c.name for c in all_collectors())  # other collectors come and go
 
 DAY = 86400
 NOW = 1_793_754_000.0  # 2026-11-04T01:00:00Z, the time the recorded status output was made

@@ -52,6 +52,11 @@ def test_networks_and_ports():
     assert not any(filters.is_port(p) for p in (0, 65536, "http", True, -1, "4.5"))
 
 
+def test_ip_range():
+    assert filters.ip_range("10.0.0.0/8") == "10.0.0.0-10.255.255.255"
+    assert filters.ip_range("fe80::/10") == "fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+
+
 def test_domain_of():
     assert filters.domain_of("turn.meet.example.com", ["example.com"]) == "example.com"
     assert filters.domain_of("example.com.", ["Example.com"]) == "example.com"

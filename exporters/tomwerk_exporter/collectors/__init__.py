@@ -11,11 +11,18 @@ Adding a family (logs, backup, updates, tls, ...):
 from __future__ import annotations
 
 from ..core import Collector
+from .antivirus import AntivirusCollector
 from .backup import BackupCollector
+from .dns import DnsCollector
 from .firewall import FirewallCollector
+from .logs import LogsCollector
+from .mail import MailCollector
+from .meet import MeetCollector
 from .org import OrgCollector
 from .password import PasswordCollector
+from .retention import RetentionCollector
 from .ssh import SshCollector
+from .tls import AcmeCollector, WebTlsCollector
 from .updates import UpdatesCollector
 
 COLLECTORS: tuple[type[Collector], ...] = (
@@ -25,6 +32,14 @@ COLLECTORS: tuple[type[Collector], ...] = (
     OrgCollector,
     UpdatesCollector,
     BackupCollector,
+    LogsCollector,
+    MailCollector,
+    MeetCollector,
+    AntivirusCollector,
+    DnsCollector,
+    WebTlsCollector,
+    AcmeCollector,
+    RetentionCollector,
 )
 
 
