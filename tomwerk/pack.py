@@ -22,6 +22,8 @@ INCLUDE = [
     "plugins",
     "toms.yml",
     "ansible.cfg",
+    "pyproject.toml",  # pytest's settings: the tom marker
+    "exporters/tomwerk_exporter",  # checks share the exporter's parsers (retention)
     "docs/seeds.yml",
     "roles/*/defaults/main.yml",
     "roles/*/vars/main.yml",

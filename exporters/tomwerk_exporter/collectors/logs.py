@@ -119,7 +119,8 @@ class LogsCollector(Collector):
         retention_days = state.integer("log_privacy_attack_retention_days", 1, 7)
         anonymizer = state.text("log_privacy_anonymizer")
         patterns = state.texts("log_privacy_scanned_logs")
-        excluded = state.texts("log_privacy_scan_excluded")
+        # Absent in state files written before the exclusions existed (until the next converge).
+        excluded = state.texts("log_privacy_scan_excluded") if "log_privacy_scan_excluded" in state.vars else []
         for path in (attack_log, anonymizer, *patterns):
             if not path.startswith("/"):
                 raise StateError(f"{state.role}.json: {path!r} is not an absolute path", state.toms)
