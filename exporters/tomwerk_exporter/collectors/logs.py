@@ -147,9 +147,7 @@ class LogsCollector(Collector):
             queues = [str(q) for q in variables["log_forwarding_queue_files"]]
         except (ValueError, KeyError, TypeError):
             raise CheckError("log_forwarding.json: vars are not what the role writes") from None
-        established = 0
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            established += established_to_port(host.read_optional(table) or "", port)
+        established = count_on_host(host, established_to_port, port)
         report.gauge(
             "tomwerk_log_forwarding_connected",
             "1 if a connection to the log server's RELP/TLS port is established, else 0 (TOM-LOG-03).",
@@ -179,9 +177,7 @@ class LogsCollector(Collector):
             port = int(json.loads(text)["vars"]["log_server_port"])
         except (ValueError, KeyError, TypeError):
             raise CheckError("log_server.json: vars are not what the role writes") from None
-        listening = 0
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            listening += listening_on_port(host.read_optional(table) or "", port)
+        listening = count_on_host(host, listening_on_port, port)
         report.gauge(
             "tomwerk_log_server_listening",
             "1 if the log server accepts connections on its RELP/TLS port, else 0 (TOM-LOG-03).",
@@ -308,21 +304,26 @@ def count_findings(data: bytes, anonymize) -> int:
     return sum(1 for a, b in zip(data.split(b"\n"), clean.split(b"\n"), strict=True) if a != b)
 
 
-def listening_on_port(table: str, port: int) -> int:
-    """Sockets in /proc/net/tcp{,6} text that LISTEN (0A) on a local port."""
+def _sockets(table: str, port: int, state: str, column: int) -> int:
+    """Sockets in /proc/net/tcp{,6} text in `state` whose address in `column` has `port`."""
     count = 0
     for line in table.splitlines()[1:]:
         fields = line.split()
-        if len(fields) > 3 and fields[3] == "0A" and fields[1].rpartition(":")[2] == f"{port:04X}":
+        if len(fields) > 3 and fields[3] == state and fields[column].rpartition(":")[2] == f"{port:04X}":
             count += 1
     return count
+
+
+def listening_on_port(table: str, port: int) -> int:
+    """Sockets that LISTEN (0A) on a local port."""
+    return _sockets(table, port, "0A", 1)
 
 
 def established_to_port(table: str, port: int) -> int:
-    """Connections in /proc/net/tcp{,6} text that are ESTABLISHED (01) to a remote port."""
-    count = 0
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 3 and fields[3] == "01" and fields[2].rpartition(":")[2] == f"{port:04X}":
-            count += 1
-    return count
+    """Connections that are ESTABLISHED (01) to a remote port."""
+    return _sockets(table, port, "01", 2)
+
+
+def count_on_host(host: Host, counter, port: int) -> int:
+    """counter(table, port) summed over the host's IPv4 and IPv6 TCP tables."""
+    return sum(counter(host.read_optional(table) or "", port) for table in ("/proc/net/tcp", "/proc/net/tcp6"))
