@@ -3,7 +3,9 @@ days at most, fail2ban on it): real traffic first, then the real files are scann
 
 The traffic: a logger line with canary IPv4, IPv6 and mail addresses; a failed SSH login
 from another lab host with a canary user name (and one whose name is a canary mail
-address). The scan: every text log below /var/log (except the attack log), the journal,
+address); on web servers a request with the canaries in URL and Referer; on mail servers
+an SMTP transaction from another lab host with the canary as sender and recipient.
+The scan: every text log below /var/log (except the attack log), the journal,
 `last -i` and `lastb -i`, with a detector that shares no code with the anonymiser
 (tests/compliance/pii_scan.py).
 """
@@ -73,7 +75,19 @@ def traffic(host, address, peer):
             "except Exception:\n    pass\n"
         )
         peer_host.run(f"python3 -c {shlex.quote(fetch)}")
+    smtp = host.exists("postfix")
+    if smtp:
+        # a mail with the canary as sender and recipient (relaying is refused, postfix logs both)
+        send = (
+            "import smtplib\ntry:\n"
+            f"    s = smtplib.SMTP({address!r}, 25, local_hostname='canary{canary.token}.example.net', timeout=10)\n"
+            f"    s.ehlo(); s.mail({canary.mail!r}); s.rcpt({canary.mail!r}); s.quit()\n"
+            "except Exception:\n    pass\n"
+        )
+        peer_host.run(f"python3 -c {shlex.quote(send)}")
     wait_for(lambda: host.run(f"grep -qs 'canary {canary.token}' /var/log/syslog").rc == 0)
+    if smtp:
+        wait_for(lambda: host.run(f"grep -qs 'canary{canary.token}.example.net' /var/log/syslog").rc == 0)
     wait_for(lambda: host.run(f"grep -qs {canary.user} /var/log/auth.log").rc == 0)
     return canary, peer_address
 
@@ -91,6 +105,13 @@ def test_canary_line_is_written_anonymised(host, traffic, evidence):
     assert line, "the canary line never reached /var/log/syslog"
     assert canary.ipv4 not in line and canary.ipv6 not in line.lower() and canary.mail not in line
     assert "client 0 [0]:443 from=<x@x> ipv6 0" in line
+    if host.exists("postfix"):
+        # postfix logged the canary SMTP transaction: client address 0, sender and recipient x@x
+        smtp = host.run(f"grep -h 'canary{canary.token}.example.net' /var/log/syslog").stdout.strip()
+        evidence("postfix line", smtp)
+        assert smtp, "postfix never logged the canary SMTP transaction"
+        assert canary.mail not in smtp and "from=<x@x>" in smtp and "to=<x@x>" in smtp
+        assert "[0]" in smtp
 
 
 @pytest.mark.tom("TOM-LOG-01")
