@@ -74,7 +74,8 @@ unit: bootstrap ## tests that need no hosts (catalogue, bad input, filters, ...)
 	pytest tests/unit -q
 
 lab-test: image ## the whole lab in Molecule: create, converge, idempotence, verify, destroy
-	molecule test -s $(SCENARIO)
+	@rm -f results/lab-junit.xml
+	@molecule test -s $(SCENARIO) || { rc=$$?; $(VENV)/bin/python lab/junit-failures.py results/lab-junit.xml; exit $$rc; }
 
 test: lint unit lab-test ## every test (what CI runs)
 
