@@ -1,7 +1,7 @@
-"""The antivirus collector (TOM-AV-01 scans, TOM-AV-02 mail milter) on a recorded host.
+"""The antivirus collector (TOM-AV-01 scans, TOM-AV-02 virus and spam milters) on a recorded host.
 
-Fixtures in tests/unit/fixtures/exporter/antivirus: the state file the role
-writes for a mail host (freshclam, milter on), the scan result file
+Fixtures in tests/unit/fixtures/exporter/antivirus: the state files the roles
+antivirus and spam_filter write for a mail host (freshclam, milter on), the scan result file
 tomwerk-antivirus-scan writes, and a daily.cvd header (CVD layout of ClamAV
 1.4; build time 1795326360). The scan script itself is tested at the end.
 """
@@ -21,6 +21,7 @@ antivirus = importlib.import_module("tomwerk_exporter.collectors.antivirus")
 
 AV = FIXTURES / "antivirus"
 STATE = f"{STATE_DIR}/antivirus.json"
+SPAM_STATE = f"{STATE_DIR}/spam_filter.json"
 RESULT = "/var/lib/tomwerk/antivirus/scan.json"
 DAILY_BUILT = 1_795_326_360.0
 SCANNED = 1_795_330_000.2
@@ -28,12 +29,16 @@ NOW = SCANNED + 600
 PING = ("clamdscan", "--ping", "1")
 MILTER_ACTIVE = ("systemctl", "is-active", "clamav-milter")
 POSTCONF = ("postconf", "-h", "smtpd_milters", "non_smtpd_milters")
+SPAMD_PING = ("spamc", "-K")
+SPAM_MILTER_ACTIVE = ("systemctl", "is-active", "spamass-milter")
+SPAM_POSTCONF = ("postconf", "-h", "smtpd_milters")
 
 
 class AvHost(core.Host):
     def __init__(self):
         self.files = {
             STATE: (AV / "antivirus.json").read_text(),
+            SPAM_STATE: (AV / "spam_filter.json").read_text(),
             RESULT: (AV / "scan.json").read_text(),
             "/var/lib/clamav/daily.cvd": (AV / "daily.cvd.header").read_text(),
             "/var/lib/clamav/freshclam.dat": "x",
@@ -42,7 +47,10 @@ class AvHost(core.Host):
         self.outputs = {
             PING: (0, "PONG\n", ""),
             MILTER_ACTIVE: (0, "active\n", ""),
-            POSTCONF: (0, "inet:127.0.0.1:7357\ninet:127.0.0.1:7357\n", ""),
+            POSTCONF: (0, "inet:127.0.0.1:7357 inet:127.0.0.1:7358\ninet:127.0.0.1:7357\n", ""),
+            SPAMD_PING: (0, "", ""),
+            SPAM_MILTER_ACTIVE: (0, "active\n", ""),
+            SPAM_POSTCONF: (0, "inet:127.0.0.1:7357 inet:127.0.0.1:7358\n", ""),
         }
 
     def execute(self, argv):
@@ -95,6 +103,8 @@ def test_compliant_mail_host():
     assert samples[("tomwerk_antivirus_scanned_files", ())] == 3
     assert samples[("tomwerk_antivirus_clamd_up", ())] == 1
     assert samples[("tomwerk_antivirus_milter_up", ())] == 1
+    assert samples[("tomwerk_spam_spamd_up", ())] == 1
+    assert samples[("tomwerk_spam_milter_up", ())] == 1
     assert samples[("tomwerk_antivirus_signature_max_age_seconds", ())] == 2 * 86400
     assert samples[("tomwerk_antivirus_scan_max_age_seconds", ())] == 26 * 3600
 
@@ -111,6 +121,23 @@ def _finding(h):
 
 def _milter_removed(h):
     h.outputs[POSTCONF] = (0, "\ninet:127.0.0.1:7357\n", "")
+
+
+def _spam_milter_removed(h):
+    h.outputs[SPAM_POSTCONF] = (0, "inet:127.0.0.1:7357\n", "")
+
+
+def _virus_half_only(h):
+    """The antivirus role with its milter, but no spam_filter role."""
+    del h.files[SPAM_STATE]
+
+
+def _spam_half_only(h):
+    """spam_filter on a host whose antivirus role does not scan mail."""
+    state = json.loads(h.files[STATE])
+    state["toms"] = ["TOM-AV-01"]
+    h.files[STATE] = json.dumps(state)
+    del h.outputs[POSTCONF]  # clamav-milter is not asked about
 
 
 # id: (drift, TOM-AV-01, TOM-AV-02, expected samples)
@@ -160,6 +187,21 @@ DRIFTS = {
         {("tomwerk_antivirus_milter_up", ()): 0},
     ),
     "milter not in smtpd_milters": (_milter_removed, True, False, {("tomwerk_antivirus_milter_up", ()): 0}),
+    "spamd down": (
+        lambda h: h.outputs.update({SPAMD_PING: (1, "", "connection refused")}),
+        True,
+        False,
+        {("tomwerk_spam_spamd_up", ()): 0, ("tomwerk_spam_milter_up", ()): 1},
+    ),
+    "spamass-milter stopped": (
+        lambda h: h.outputs.update({SPAM_MILTER_ACTIVE: (3, "inactive\n", "")}),
+        True,
+        False,
+        {("tomwerk_spam_milter_up", ()): 0, ("tomwerk_spam_spamd_up", ()): 1},
+    ),
+    "spamass-milter not in smtpd_milters": (_spam_milter_removed, True, False, {("tomwerk_spam_milter_up", ()): 0}),
+    "no spam check (virus half only)": (_virus_half_only, True, False, {("tomwerk_antivirus_milter_up", ()): 1}),
+    "no virus check (spam half only)": (_spam_half_only, True, False, {("tomwerk_spam_milter_up", ()): 1}),
 }
 
 
@@ -180,10 +222,13 @@ def test_web_host_has_no_mail_tom():
     state = json.loads(host.files[STATE])
     state["toms"] = ["TOM-AV-01"]
     host.files[STATE] = json.dumps(state)
-    del host.outputs[POSTCONF]  # not asked
+    del host.files[SPAM_STATE]
+    for asked_on_mail_hosts_only in (POSTCONF, SPAMD_PING, SPAM_MILTER_ACTIVE, SPAM_POSTCONF):
+        del host.outputs[asked_on_mail_hosts_only]
     outcome, samples = run(host)
     assert outcome.toms == {"TOM-AV-01": True}
     assert ("tomwerk_antivirus_milter_up", ()) not in samples
+    assert ("tomwerk_spam_milter_up", ()) not in samples
 
 
 def test_broken_result_file_is_a_failed_check():

@@ -10,8 +10,12 @@ antivirus_scan_max_age_hours old, and it found nothing. The signature time is
 the build time in a .cvd/.cld/.cud header (freshclam's databases), else the
 file's mtime (a local database such as tomwerk.hdb).
 
-TOM-AV-02 (hosts with antivirus_mail_milter) holds iff clamav-milter runs and
-postfix's smtpd_milters and non_smtpd_milters contain it.
+TOM-AV-02 (mail hosts) promises a virus and a spam check of incoming mail.
+It holds iff both halves are there and work: clamav-milter runs and postfix's
+smtpd_milters and non_smtpd_milters contain it (antivirus_mail_milter), and,
+from the role spam_filter's state, spamd answers, spamass-milter runs and
+smtpd_milters contains it. A host with only one of the two roles' mail parts
+fails TOM-AV-02 and says which half is missing.
 
 Only counts and times leave this module: no file names.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..core import CheckError, Collector, Host, Report, State
+from ..core import CheckError, Collector, Host, Report, State, load_state
 
 AV = "TOM-AV-01"
 MAIL = "TOM-AV-02"
@@ -75,6 +79,7 @@ class AntivirusCollector(Collector):
     name = "antivirus"
     role = "antivirus"
     toms = (AV, MAIL)
+    also_roles = ("spam_filter",)
 
     def __init__(self, now=time.time):
         self._now = now
@@ -89,8 +94,15 @@ class AntivirusCollector(Collector):
         self._clamd(report, host)
         self._signatures(report, host, db_dir, max_sig_days, now)
         self._scan(report, host, result_file, max_scan_hours, now)
+        spam = load_state(host, state.directory, "spam_filter")
         if MAIL in state.toms:
             self._milter(report, host, state.text("antivirus_postfix_milter"))
+        elif spam is not None:
+            report.require(MAIL, False, "incoming mail gets no virus check (antivirus_mail_milter is off)")
+        if spam is not None:
+            self._spam(report, host, spam.text("spam_filter_postfix_milter"))
+        elif MAIL in state.toms:
+            report.require(MAIL, False, "incoming mail gets no spam check (role spam_filter is not applied)")
         return report
 
     def _clamd(self, report: Report, host: Host) -> None:
@@ -189,5 +201,29 @@ class AntivirusCollector(Collector):
         report.gauge(
             "tomwerk_antivirus_milter_up",
             "1 if clamav-milter runs and postfix hands it incoming mail, else 0 (TOM-AV-02).",
+            1 if active and wired else 0,
+        )
+
+    def _spam(self, report: Report, host: Host, milter: str) -> None:
+        try:
+            host.output(("spamc", "-K"))  # a PING to spamd; exits non-zero when it does not answer
+            spamd = True
+        except CheckError as exc:
+            spamd = False
+            report.require(MAIL, False, f"spamd does not answer: {exc}")
+        report.gauge(
+            "tomwerk_spam_spamd_up", "1 if spamd answers a PING from spamc, else 0 (TOM-AV-02).", 1 if spamd else 0
+        )
+        try:
+            active = host.output(("systemctl", "is-active", "spamass-milter")).strip() == "active"
+        except CheckError:
+            active = False
+        report.require(MAIL, active, "spamass-milter is not running")
+        value = host.output(("postconf", "-h", "smtpd_milters"))
+        wired = milter in value.replace(",", " ").split()
+        report.require(MAIL, wired, f"postfix smtpd_milters lacks {milter}")
+        report.gauge(
+            "tomwerk_spam_milter_up",
+            "1 if spamass-milter runs and postfix hands it mail received over SMTP, else 0 (TOM-AV-02).",
             1 if active and wired else 0,
         )
