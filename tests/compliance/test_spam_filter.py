@@ -23,7 +23,10 @@ EXPORTER_PORT = 9840
 # Where a kept copy or learnt tokens of a mail would end up.
 PLACES = "/home /root /var/mail /var/spool/postfix /var/lib/spamassassin /var/lib/spamass-milter /tmp /var/tmp"
 # SpamAssassin's stores that learn from content or senders (Bayes, AWL, TxRep).
-STORES = r"\( -name 'bayes_*' -o -name 'auto-whitelist*' -o -name 'tx-reputation*' -o -name 'user_prefs' \)"
+STORES = (
+    r"\( -name 'bayes_toks*' -o -name 'bayes_seen*' -o -name 'bayes_journal*' -o -name 'auto-whitelist*'"
+    r" -o -name 'tx-reputation*' -o -name 'user_prefs' \)"
+)
 
 SEND = r"""
 import smtplib, sys
@@ -126,7 +129,8 @@ def test_spamd_learns_nothing_and_asks_no_third_party(host, role_vars, evidence)
     marker = f"tomwerk-spam-{int(time.time())}-local"
     checked = host.run(f"printf 'Subject: {marker}\\n\\n{marker} {GTUBE}\\n' | spamc -c")
     evidence("spamc verdict on a local message", checked.stdout.strip())
-    assert checked.stdout.strip().startswith("1000"), "spamd did not score the test message"
+    score = float(checked.stdout.strip().split("/")[0] or 0)
+    assert score >= role_vars["spam_filter_reject_score"], "spamd did not score GTUBE as spam"
     stores = host.run(f"find / -xdev {STORES} -print").stdout.split()
     evidence("learning stores on the host", stores)
     assert stores == []
@@ -136,8 +140,8 @@ def test_spamd_learns_nothing_and_asks_no_third_party(host, role_vars, evidence)
 
 @pytest.mark.tom("TOM-AV-02")
 def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidence):
-    """With spamd stopped, incoming mail is deferred (4xx), not delivered unchecked, and the exporter reports the
-    spam check down and TOM-AV-02 not compliant."""
+    """With spamd stopped, incoming mail is deferred (4xx), not delivered unchecked (spamass-milter alone would pass
+    it on), and the exporter reports the spam check down."""
     sender, server, mailbox = mail
     address = address_of(inventory, hostname)
     marker = f"tomwerk-spam-{int(time.time())}-spamd-down"
