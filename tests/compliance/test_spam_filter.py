@@ -63,12 +63,15 @@ def mail(inventory, hostname):
     sender = get_host(inventory, next(h for h in inventory.hosts() if h != hostname))
     domain = host.check_output("postconf -h mydomain")
     user = (inventory.role_vars(hostname, "mail_tls").get("mail_tls_mailboxes") or ["postmaster"])[0]
-    return sender, address_of(inventory, hostname), f"{user}@{domain}"
+    home = host.run(f"getent passwd {user} | cut -d: -f6").stdout.strip()
+    assert home, f"mailbox user {user} does not exist on {hostname}"
+    return sender, address_of(inventory, hostname), f"{user}@{domain}", home
 
 
-def delivered(host, marker: str, timeout: float = 30) -> list[str]:
+def delivered(host, home: str, marker: str, timeout: float = 30) -> list[str]:
+    """Files in the mailbox (the user's home: Maildir) or mail spool that hold marker."""
     deadline = time.time() + timeout
-    while not (found := host.run(f"grep -rls {marker} /home /var/mail").stdout.split()) and time.time() < deadline:
+    while not (found := host.run(f"grep -rls {marker} {home} /var/mail").stdout.split()) and time.time() < deadline:
         time.sleep(1)  # fmt: skip
     return found
 
@@ -88,7 +91,7 @@ def metric(host, address: str, name: str) -> float | None:
 def test_spam_is_refused_and_ham_delivered_checked(host, mail, evidence):
     """GTUBE from another host is refused with 5xx and kept nowhere; an ordinary mail is delivered and carries
     SpamAssassin's verdict, so it went through spamd."""
-    sender, server, mailbox = mail
+    sender, server, mailbox, home = mail
     stamp = int(time.time())
     spam, ham = f"tomwerk-spam-{stamp}-spam", f"tomwerk-spam-{stamp}-ham"
     code, text = send(sender, mailbox, server, spam, GTUBE)
@@ -97,7 +100,7 @@ def test_spam_is_refused_and_ham_delivered_checked(host, mail, evidence):
     code, text = send(sender, mailbox, server, ham, "Best regards")
     evidence("SMTP reply to the ordinary mail", f"{code} {text}")
     assert code == 250, text
-    found = delivered(host, ham)
+    found = delivered(host, home, ham)
     assert found, "the ordinary mail was not delivered: the search for the spam would prove nothing"
     try:
         headers = host.file(found[0]).content_string.split("\n\n", 1)[0]
@@ -105,7 +108,7 @@ def test_spam_is_refused_and_ham_delivered_checked(host, mail, evidence):
         evidence("SpamAssassin headers on the delivered mail", verdict)
         assert any(line.startswith("X-Spam-Checker-Version: SpamAssassin") for line in verdict)
         assert any(line.startswith("X-Spam-Status: No") for line in verdict)
-        kept = host.run(f"grep -rls {spam} {PLACES}").stdout.split()
+        kept = host.run(f"grep -rls {spam} {PLACES} {home}").stdout.split()
         evidence("files holding the refused mail", kept)
         assert kept == []
     finally:
@@ -127,7 +130,7 @@ def test_spamd_learns_nothing_and_asks_no_third_party(host, role_vars, evidence)
     lint = host.run("spamassassin --lint")
     assert lint.rc == 0, lint.stderr
     marker = f"tomwerk-spam-{int(time.time())}-local"
-    checked = host.run(f"printf 'Subject: {marker}\\n\\n{marker} {GTUBE}\\n' | spamc -c")
+    checked = host.run(f"printf 'Subject: {marker}\\n\\n{marker} {GTUBE}\\n' | spamc -d 127.0.0.1 -c")
     evidence("spamc verdict on a local message", checked.stdout.strip())
     score = float(checked.stdout.strip().split("/")[0] or 0)
     assert score >= role_vars["spam_filter_reject_score"], "spamd did not score GTUBE as spam"
@@ -142,7 +145,7 @@ def test_spamd_learns_nothing_and_asks_no_third_party(host, role_vars, evidence)
 def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidence):
     """With spamd stopped, incoming mail is deferred (4xx), not delivered unchecked (spamass-milter alone would pass
     it on), and the exporter reports the spam check down."""
-    sender, server, mailbox = mail
+    sender, server, mailbox, home = mail
     address = address_of(inventory, hostname)
     marker = f"tomwerk-spam-{int(time.time())}-spamd-down"
     host.run_test("systemctl stop spamd")
@@ -158,10 +161,10 @@ def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidenc
     finally:
         host.run("systemctl start spamd")
         deadline = time.time() + 120
-        while host.run("spamc -K").rc != 0 and time.time() < deadline:
+        while host.run("spamc -d 127.0.0.1 -K").rc != 0 and time.time() < deadline:
             time.sleep(2)  # fmt: skip
         # Later checks read the exporter: wait until its cached verdict has caught up.
         deadline = time.time() + 70
         while metric(host, address, "tomwerk_spam_spamd_up") != 1 and time.time() < deadline:
             time.sleep(5)  # fmt: skip
-    assert delivered(host, marker, timeout=1) == [], "mail was delivered although spamd could not check it"
+    assert delivered(host, home, marker, timeout=1) == [], "mail was delivered although spamd could not check it"

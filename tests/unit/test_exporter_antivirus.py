@@ -29,7 +29,7 @@ NOW = SCANNED + 600
 PING = ("clamdscan", "--ping", "1")
 MILTER_ACTIVE = ("systemctl", "is-active", "clamav-milter")
 POSTCONF = ("postconf", "-h", "smtpd_milters", "non_smtpd_milters")
-SPAMD_PING = ("spamc", "-K")
+SPAMD_PING = ("spamc", "-d", "127.0.0.1", "-K")
 SPAM_MILTER_ACTIVE = ("systemctl", "is-active", "spamass-milter")
 SPAM_POSTCONF = ("postconf", "-h", "smtpd_milters")
 

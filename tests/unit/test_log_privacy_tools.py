@@ -51,8 +51,10 @@ def test_fresh_attack_log_stays(tool, tmp_path, no_hup):
 def test_yesterdays_entries_are_rotated_and_kept(tool, tmp_path, no_hup):
     live = tmp_path / "attack.log"
     live.write_text(line(NOW - DAY) + line(NOW - 60))
+    live.chmod(0o640)
     done = tool.attack_cleanup([str(live)], 7, 3600, NOW)
-    assert not live.exists()
+    # an empty live file in its place at once: fail2ban drops a file that stays missing
+    assert live.read_text() == "" and (live.stat().st_mode & 0o777) == 0o640
     rotated = list(tmp_path.glob("attack.log.*"))
     assert len(rotated) == 1 and rotated[0].name == "attack.log.20261120T120000"
     assert done == [f"rotated {live} -> {rotated[0]}"]
@@ -69,7 +71,8 @@ def test_an_entry_past_the_retention_is_deleted(tool, tmp_path, retention):
     live.write_text(line(NOW - 100) + line(NOW - retention * DAY - 5))  # an aged line appended
     tool.attack_cleanup([str(live)], retention, 3600, NOW)
     remaining = sorted(p.name for p in tmp_path.iterdir())
-    assert remaining == ["attack.log.20261120T000000"]
+    assert remaining == ["attack.log", "attack.log.20261120T000000"]
+    assert live.read_text() == ""  # the live file was rotated and deleted; a fresh one waits for rsyslog
 
 
 def test_the_margin_deletes_before_the_limit(tool, tmp_path):

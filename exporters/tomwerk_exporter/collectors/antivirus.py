@@ -206,7 +206,7 @@ class AntivirusCollector(Collector):
 
     def _spam(self, report: Report, host: Host, milter: str) -> None:
         try:
-            host.output(("spamc", "-K"))  # a PING to spamd; exits non-zero when it does not answer
+            host.output(("spamc", "-d", "127.0.0.1", "-K"))  # PING; non-zero exit when spamd does not answer
             spamd = True
         except CheckError as exc:
             spamd = False

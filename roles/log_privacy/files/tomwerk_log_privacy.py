@@ -3,10 +3,11 @@
 
 tomwerk-log-privacy attack-cleanup --retention-days 7 FILE...
     FILE is a live attack log that rsyslog appends to. A live file that holds an entry
-    from an earlier UTC day is rotated (renamed to FILE.<time of its oldest entry>, rsyslog
-    reopens FILE on SIGHUP). A rotated file is deleted as soon as its oldest entry is older
-    than the retention minus --margin-seconds (the timer's period), so no entry ever
-    outlives the retention. A file without a parsable timestamp counts by its mtime.
+    from an earlier UTC day is rotated (renamed to FILE.<time of its oldest entry>, an empty
+    FILE with the same owner and mode takes its place, and rsyslog reopens it on SIGHUP).
+    A rotated file is deleted as soon as its oldest entry is older than the retention
+    minus --margin-seconds (the timer's period), so no entry ever outlives the retention.
+    A file without a parsable timestamp counts by its mtime.
 tomwerk-log-privacy dayfiles-cleanup --retention-days N DIR...
     Day files DIR/*/YYYY-MM-DD.log (as the log server writes them) are deleted once the
     day they start with is older than the retention minus --margin-seconds.
@@ -87,6 +88,19 @@ def hup_rsyslog() -> None:
     )
 
 
+def recreate_empty(path: str, like: os.stat_result) -> None:
+    """An empty live file in place of the rotated one, with its owner and mode. fail2ban
+    reads the live file: if it stays missing until the next attack line, fail2ban gives up
+    on it ("Too many errors. Remove file ... from monitoring") and bans nobody any more."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if os.geteuid() == 0:
+            os.fchown(fd, like.st_uid, like.st_gid)
+        os.fchmod(fd, like.st_mode & 0o7777)
+    finally:
+        os.close(fd)
+
+
 def attack_cleanup(files: list[str], retention_days: int, margin: float, now: float) -> list[str]:
     """Rotate and delete; returns what it did, one line each."""
     if not 1 <= retention_days <= 7:
@@ -104,6 +118,7 @@ def attack_cleanup(files: list[str], retention_days: int, margin: float, now: fl
                 if os.path.exists(target):
                     target = f"{target}-{int(now)}"
                 os.rename(live, target)
+                recreate_empty(live, os.stat(target))
                 rotated_now = True
                 done.append(f"rotated {live} -> {target}")
     if rotated_now:
