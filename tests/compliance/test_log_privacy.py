@@ -218,3 +218,25 @@ def test_fail2ban_bans_from_the_attack_log(host, role_vars, traffic, evidence):
     finally:
         host.run(f"fail2ban-client set sshd unbanip {banned}")
     assert host.run(f"grep -c 'Ban {banned}' /var/log/syslog").stdout.strip() in ("", "0")
+
+
+@pytest.mark.tom("TOM-LOG-02")
+def test_daily_rotation_keeps_fail2ban_on_the_attack_log(host, role_vars, evidence):
+    """When the cleanup rotates the attack log, an empty live file with the same owner and mode takes its place
+    and fail2ban goes on reading it (a file that stays missing is dropped by fail2ban for good)."""
+    path = role_vars["log_privacy_attack_log"]
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(timespec="microseconds")
+    entry = f"{yesterday} test sshd[1]: Invalid user rotated from 192.0.2.98 port 22"
+    host.check_output(f"sh -c {shlex.quote(f'echo {entry} >> {path}')}")
+    host.check_output("systemctl start tomwerk-attack-cleanup.service")
+    rotated = host.run(f"sh -c 'grep -l \"Invalid user rotated\" {path}.*'").stdout.split()
+    evidence("rotated files", rotated)
+    assert rotated, "the cleanup did not rotate a live file holding yesterday's entry"
+    live = host.file(path)
+    evidence("live attack log after the rotation", f"{live.user}:{live.group} {oct(live.mode)} {live.size} bytes")
+    assert live.exists and (live.user, live.group, live.mode) == ("root", "adm", 0o640)
+    time.sleep(3)  # a few polls of fail2ban's backend
+    status = host.check_output("fail2ban-client status sshd")
+    files = status.split("File list:", 1)[1].split("\n", 1)[0].split()
+    evidence("fail2ban sshd jail reads", files)
+    assert files == [path]
