@@ -163,8 +163,9 @@ def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidenc
         deadline = time.time() + 120
         while host.run("spamc -d 127.0.0.1 -K").rc != 0 and time.time() < deadline:
             time.sleep(2)  # fmt: skip
-        # Later checks read the exporter: wait until its cached verdict has caught up.
-        deadline = time.time() + 70
-        while metric(host, address, "tomwerk_spam_spamd_up") != 1 and time.time() < deadline:
+        # Later checks read the exporter: wait until its cached verdict has caught up (spamass-milter
+        # starts a moment after spamd answers, so wait for the TOM itself, not for spamd alone).
+        deadline = time.time() + 90
+        while metric(host, address, 'tomwerk_tom_compliant{tom="TOM-AV-02"}') != 1 and time.time() < deadline:
             time.sleep(5)  # fmt: skip
     assert delivered(host, home, marker, timeout=1) == [], "mail was delivered although spamd could not check it"
