@@ -88,3 +88,23 @@ def peer(inventory, hostname):
 def in_networks(address: str, networks) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)
+
+
+# The tom_exporter role's port (tom_exporter_port).
+EXPORTER_PORT = 9840
+
+
+def exporter_metrics(host, address: str) -> str:
+    """The host's tomwerk exporter exposition, fetched on the host itself (its firewall admits scrapers only)."""
+    return host.check_output(
+        f"python3 -c \"import urllib.request;print(urllib.request.urlopen('http://{address}:{EXPORTER_PORT}/metrics',"
+        f' timeout=20).read().decode())"'
+    )
+
+
+def exporter_sample(host, address: str, name: str) -> float | None:
+    """The first sample called name (with its labels, if name spells them out) the host's exporter shows."""
+    for line in exporter_metrics(host, address).splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None

@@ -14,10 +14,9 @@ import time
 
 import pytest
 
-from tests.compliance.conftest import address_of, get_host
+from tests.compliance.conftest import address_of, exporter_metrics, get_host
 
 ROLE = "dnssec"
-EXPORTER_PORT = 9840
 KNOT_CONF = "/etc/knot/knot.conf"
 
 
@@ -90,11 +89,7 @@ def test_resolver_validates_signed_names(role_vars, resolver, evidence):
 
 
 def exported_metric(host, address: str, name: str, zone: str) -> float | None:
-    out = host.check_output(
-        f"python3 -c \"import urllib.request;print(urllib.request.urlopen('http://{address}:{EXPORTER_PORT}/metrics',"
-        f' timeout=20).read().decode())"'
-    )
-    match = re.search(rf'^{name}{{zone="{re.escape(zone)}"}} (\S+)$', out, re.MULTILINE)
+    match = re.search(rf'^{name}{{zone="{re.escape(zone)}"}} (\S+)$', exporter_metrics(host, address), re.MULTILINE)
     return float(match.group(1)) if match else None
 
 

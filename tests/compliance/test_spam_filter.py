@@ -12,14 +12,13 @@ import time
 
 import pytest
 
-from tests.compliance.conftest import address_of, get_host
+from tests.compliance.conftest import address_of, exporter_sample, get_host
 
 ROLE = "spam_filter"
 # GTUBE (spamassassin.apache.org/gtube), base64 so that no filter flags this file.
 GTUBE = base64.b64decode(
     "WEpTKkM0SkRCUUFETjEuTlNCTjMqMklETkVOKkdUVUJFLVNUQU5EQVJELUFOVEktVUJFLVRFU1QtRU1BSUwqQy4zNFg="
 ).decode()
-EXPORTER_PORT = 9840
 # Where a kept copy or learnt tokens of a mail would end up.
 PLACES = "/home /root /var/mail /var/spool/postfix /var/lib/spamassassin /var/lib/spamass-milter /tmp /var/tmp"
 # SpamAssassin's stores that learn from content or senders (Bayes, AWL, TxRep).
@@ -74,17 +73,6 @@ def delivered(host, home: str, marker: str, timeout: float = 30) -> list[str]:
     while not (found := host.run(f"grep -rls {marker} {home} /var/mail").stdout.split()) and time.time() < deadline:
         time.sleep(1)  # fmt: skip
     return found
-
-
-def metric(host, address: str, name: str) -> float | None:
-    out = host.check_output(
-        f"python3 -c \"import urllib.request;print(urllib.request.urlopen('http://{address}:{EXPORTER_PORT}/metrics',"
-        f' timeout=20).read().decode())"'
-    )
-    for line in out.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 @pytest.mark.tom("TOM-AV-02")
@@ -154,7 +142,7 @@ def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidenc
         evidence("SMTP reply while spamd is down", f"{code} {text}")
         assert 400 <= code < 500, text
         deadline = time.time() + 70
-        while (up := metric(host, address, "tomwerk_spam_spamd_up")) != 0 and time.time() < deadline:
+        while (up := exporter_sample(host, address, "tomwerk_spam_spamd_up")) != 0 and time.time() < deadline:
             time.sleep(5)  # fmt: skip
         evidence("tomwerk_spam_spamd_up while spamd is down", up)
         assert up == 0
@@ -166,6 +154,6 @@ def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidenc
         # Later checks read the exporter: wait until its cached verdict has caught up (spamass-milter
         # starts a moment after spamd answers, so wait for the TOM itself, not for spamd alone).
         deadline = time.time() + 90
-        while metric(host, address, 'tomwerk_tom_compliant{tom="TOM-AV-02"}') != 1 and time.time() < deadline:
+        while exporter_sample(host, address, 'tomwerk_tom_compliant{tom="TOM-AV-02"}') != 1 and time.time() < deadline:
             time.sleep(5)  # fmt: skip
     assert delivered(host, home, marker, timeout=1) == [], "mail was delivered although spamd could not check it"
