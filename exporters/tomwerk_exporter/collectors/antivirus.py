@@ -75,6 +75,22 @@ def scan_result(text: str, path: str) -> dict:
     return data
 
 
+MILTER_SETTINGS = ("smtpd_milters", "non_smtpd_milters")
+
+
+def postfix_milters(host: Host) -> dict[str, list[str]]:
+    """The milters postfix hands mail to: received over SMTP, and submitted locally."""
+    lines = [*host.output(("postconf", "-h", *MILTER_SETTINGS)).splitlines(), "", ""][: len(MILTER_SETTINGS)]
+    return {name: value.replace(",", " ").split() for name, value in zip(MILTER_SETTINGS, lines, strict=True)}
+
+
+def service_active(host: Host, unit: str) -> bool:
+    try:
+        return host.output(("systemctl", "is-active", unit)).strip() == "active"
+    except CheckError:
+        return False
+
+
 class AntivirusCollector(Collector):
     name = "antivirus"
     role = "antivirus"
@@ -95,12 +111,14 @@ class AntivirusCollector(Collector):
         self._signatures(report, host, db_dir, max_sig_days, now)
         self._scan(report, host, result_file, max_scan_hours, now)
         spam = load_state(host, state.directory, "spam_filter")
+        # One postconf call serves both milter checks.
+        milters = postfix_milters(host) if MAIL in state.toms or spam is not None else {}
         if MAIL in state.toms:
-            self._milter(report, host, state.text("antivirus_postfix_milter"))
+            self._milter(report, host, state.text("antivirus_postfix_milter"), milters)
         elif spam is not None:
             report.require(MAIL, False, "incoming mail gets no virus check (antivirus_mail_milter is off)")
         if spam is not None:
-            self._spam(report, host, spam.text("spam_filter_postfix_milter"))
+            self._spam(report, host, spam.text("spam_filter_postfix_milter"), milters)
         elif MAIL in state.toms:
             report.require(MAIL, False, "incoming mail gets no spam check (role spam_filter is not applied)")
         return report
@@ -186,16 +204,12 @@ class AntivirusCollector(Collector):
         )
         report.gauge("tomwerk_antivirus_scan_errors", "Files the last completed scan could not scan.", result["errors"])
 
-    def _milter(self, report: Report, host: Host, milter: str) -> None:
-        try:
-            active = host.output(("systemctl", "is-active", "clamav-milter")).strip() == "active"
-        except CheckError:
-            active = False
+    def _milter(self, report: Report, host: Host, milter: str, milters: dict[str, list[str]]) -> None:
+        active = service_active(host, "clamav-milter")
         report.require(MAIL, active, "clamav-milter is not running")
-        lines = host.output(("postconf", "-h", "smtpd_milters", "non_smtpd_milters")).splitlines()
         wired = True
-        for name, value in zip(("smtpd_milters", "non_smtpd_milters"), [*lines, "", ""][:2], strict=True):
-            present = milter in value.replace(",", " ").split()
+        for name in MILTER_SETTINGS:
+            present = milter in milters[name]
             report.require(MAIL, present, f"postfix {name} lacks {milter}")
             wired = wired and present
         report.gauge(
@@ -204,7 +218,7 @@ class AntivirusCollector(Collector):
             1 if active and wired else 0,
         )
 
-    def _spam(self, report: Report, host: Host, milter: str) -> None:
+    def _spam(self, report: Report, host: Host, milter: str, milters: dict[str, list[str]]) -> None:
         try:
             host.output(("spamc", "-d", "127.0.0.1", "-K"))  # PING; non-zero exit when spamd does not answer
             spamd = True
@@ -214,13 +228,9 @@ class AntivirusCollector(Collector):
         report.gauge(
             "tomwerk_spam_spamd_up", "1 if spamd answers a PING from spamc, else 0 (TOM-AV-02).", 1 if spamd else 0
         )
-        try:
-            active = host.output(("systemctl", "is-active", "spamass-milter")).strip() == "active"
-        except CheckError:
-            active = False
+        active = service_active(host, "spamass-milter")
         report.require(MAIL, active, "spamass-milter is not running")
-        value = host.output(("postconf", "-h", "smtpd_milters"))
-        wired = milter in value.replace(",", " ").split()
+        wired = milter in milters["smtpd_milters"]
         report.require(MAIL, wired, f"postfix smtpd_milters lacks {milter}")
         report.gauge(
             "tomwerk_spam_milter_up",
