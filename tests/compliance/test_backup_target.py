@@ -57,10 +57,12 @@ def test_a_shell_is_refused_even_with_the_right_key(host, role_vars, inventory, 
     """A server logging in with its own backup key gets SFTP, never a shell."""
     client = role_vars["backup_target_clients"][0]
     result = get_host(inventory, client).run(
-        f"timeout 30 ssh -p {role_vars['backup_target_port']} -i /etc/tomwerk/backup/id_ed25519 -o BatchMode=yes "
+        f"timeout 30 ssh -v -p {role_vars['backup_target_port']} -i /etc/tomwerk/backup/id_ed25519 -o BatchMode=yes "
         f"-o ConnectTimeout=10 -o UserKnownHostsFile=/etc/tomwerk/backup/known_hosts bk-{client}@{address} id"
         " < /dev/null"
     )
-    evidence("shell attempt", (result.stdout + result.stderr).strip()[-200:])
+    said = (result.stdout + result.stderr).strip()
+    # -v: if the login ever stalls, the failure shows the step it stalled at.
+    evidence("shell attempt", [line for line in said.splitlines() if not line.startswith(("debug", "OpenSSH"))][-3:])
     assert "uid=" not in result.stdout
-    assert "sftp connections only" in result.stdout + result.stderr
+    assert "sftp connections only" in said, f"ssh exited {result.rc} (124 = timed out) saying {said[-300:]!r}"
