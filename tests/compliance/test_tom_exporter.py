@@ -59,7 +59,8 @@ def test_exporters_bind_to_the_host_address_only(host, role_vars, evidence):
 def exporter_reasons(host, toms) -> list[str]:
     """The exporter's own log lines on why these TOMs fail (it logs each finding once)."""
     pattern = "|".join(re.escape(t) for t in toms)
-    found = host.run(f"grep -hE 'tomwerk-exporter.*(({pattern}) not compliant|check failed)' /var/log/syslog | tail -n 5")
+    wanted = f"tomwerk-exporter.*(({pattern}) not compliant|check failed)"
+    found = host.run(f"grep -hE '{wanted}' /var/log/syslog | tail -n 5")
     return [line.split("]: ", 1)[-1] for line in found.stdout.splitlines()]
 
 
