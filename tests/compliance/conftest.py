@@ -102,6 +102,15 @@ def exporter_metrics(host, address: str) -> str:
     )
 
 
+def exporter_not_compliant(host, address: str) -> list[str]:
+    """The TOMs the host's exporter reports as not holding (tomwerk_tom_compliant 0)."""
+    return sorted(
+        line.split('tom="', 1)[1].split('"', 1)[0]
+        for line in exporter_metrics(host, address).splitlines()
+        if line.startswith("tomwerk_tom_compliant{") and float(line.rsplit(" ", 1)[1]) != 1
+    )
+
+
 def exporter_sample(host, address: str, name: str) -> float | None:
     """The first sample called name (with its labels, if name spells them out) the host's exporter shows."""
     for line in exporter_metrics(host, address).splitlines():

@@ -132,6 +132,20 @@ def test_probes_are_cached():
     assert probe.calls == 6
 
 
+def test_a_failed_probe_is_repeated_at_the_next_check():
+    # A tempfail (e.g. while a milter restarts) must not pin TOM-TLS-03 at 0 for the cache's lifetime.
+    probe = FakeSmtp({25: ConnectionRefusedError(111, "Connection refused")})
+    now = [0.0]
+    collector = mail.MailCollector(probe, clock=lambda: now[0], cache_seconds=300)
+    first = collector.check(state(), FakeHost())
+    assert any(first.failures.values())
+    probe.versions = FakeSmtp().versions
+    now[0] = 30
+    second = collector.check(state(), FakeHost())
+    assert probe.calls == 6
+    assert not any(second.failures.values())
+
+
 def test_postconf_missing_is_a_check_error():
     host = FakeHost()
     host.outputs = {}

@@ -178,6 +178,18 @@ def test_stun_probe_is_cached():
     assert probe.calls == 2
 
 
+def test_a_stun_server_that_did_not_answer_is_asked_again_at_the_next_check():
+    probe = FakeStun(up=False)
+    now = [0.0]
+    collector = meet.MeetCollector(probe, clock=lambda: now[0], cache_seconds=60)
+    host = FakeHost(recorded_files())
+    assert any(collector.check(state(), host).failures.values())
+    probe.up = True
+    now[0] = 30
+    assert not any(collector.check(state(), host).failures.values())
+    assert probe.calls == 2
+
+
 def test_bad_stun_server_in_state_fails_the_check():
     with pytest.raises(core.CheckError):
         run(jitsi_stun_servers=["no-port"])

@@ -6,7 +6,9 @@ mail_tls.json. This collector compares postfix's effective configuration
 port 25 must offer STARTTLS and negotiate TLS 1.2 or newer, submission (587)
 must do the same, smtps (465) must speak TLS from the first byte. The SMTP
 probes are cached for PROBE_CACHE_SECONDS (each one costs a TLS handshake
-and a line in the mail log).
+and a line in the mail log) while they all succeed; a failing probe is
+repeated at the next check, so a repaired server shows as compliant again
+within --min-interval, not minutes later.
 
 TOM-TLS-03 holds iff the effective configuration matches the recorded one
 (levels, TLS floors in and out, submission and smtps) and every probe
@@ -167,7 +169,8 @@ class MailCollector(Collector):
                 results[service] = (version, "")
             except (OSError, ssl.SSLError) as exc:
                 results[service] = ("", f"no TLS session: {exc}")
-        self._cached = (now, results)
+        all_good = all(VERSIONS.get(version, 0) >= 1.2 for version, _ in results.values())
+        self._cached = (now, results) if all_good else None
         return results
 
 

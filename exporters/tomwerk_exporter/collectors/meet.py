@@ -219,5 +219,6 @@ class MeetCollector(Collector):
                 results[server] = self._probe.binding(name, int(port))
             except OSError:
                 results[server] = False
-        self._cached = (now, key, results)
+        # Only answers are cached: a server that failed is asked again at the next check.
+        self._cached = (now, key, results) if all(results.values()) else None
         return results
