@@ -23,14 +23,14 @@ def backup_sshd(host, role_vars) -> dict[str, str]:
 def test_backup_sshd_offers_chrooted_sftp_only(host, backup_sshd, role_vars, evidence):
     """sshd -T of the backup sshd: keys only, the backup group only, chrooted internal-sftp, no forwarding."""
     keys = ("port", "passwordauthentication", "authenticationmethods", "allowgroups", "chrootdirectory",
-            "forcecommand", "allowtcpforwarding", "permittty", "permitrootlogin")  # fmt: skip
+            "forcecommand", "allowtcpforwarding", "permittty", "permitrootlogin", "usepam")  # fmt: skip
     observed = {k: backup_sshd.get(k) for k in keys}
     evidence("sshd -T", observed)
     assert observed == {
         "port": str(role_vars["backup_target_port"]), "passwordauthentication": "no",
         "authenticationmethods": "publickey", "allowgroups": role_vars["backup_target_group"],
         "chrootdirectory": f"{role_vars['backup_target_root']}/%u", "forcecommand": "internal-sftp",
-        "allowtcpforwarding": "no", "permittty": "no", "permitrootlogin": "no",
+        "allowtcpforwarding": "no", "permittty": "no", "permitrootlogin": "no", "usepam": "no",
     }  # fmt: skip
     assert host.service("tomwerk-backup-sshd").is_running
 
