@@ -12,6 +12,7 @@ import ipaddress
 import pytest
 import testinfra
 
+from tests.compliance.promql import samples
 from tomwerk.inventory import Inventory
 
 
@@ -104,11 +105,8 @@ def exporter_metrics(host, address: str) -> str:
 
 def exporter_not_compliant(host, address: str) -> list[str]:
     """The TOMs the host's exporter reports as not holding (tomwerk_tom_compliant 0)."""
-    return sorted(
-        line.split('tom="', 1)[1].split('"', 1)[0]
-        for line in exporter_metrics(host, address).splitlines()
-        if line.startswith("tomwerk_tom_compliant{") and float(line.rsplit(" ", 1)[1]) != 1
-    )
+    found = samples(exporter_metrics(host, address))
+    return sorted(labels["tom"] for name, labels, value in found if name == "tomwerk_tom_compliant" and value != 1)
 
 
 def exporter_sample(host, address: str, name: str) -> float | None:

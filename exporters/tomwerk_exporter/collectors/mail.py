@@ -80,6 +80,11 @@ class SmtpProbe:
             return tls.version() or ""
 
 
+def strong_enough(version: str) -> bool:
+    """A probe's negotiated version ("TLSv1.3", "" for none) meets the TLS 1.2 floor."""
+    return VERSIONS.get(version, 0) >= 1.2
+
+
 def parse_postconf(text: str) -> dict[str, str]:
     values = {}
     for line in text.splitlines():
@@ -146,7 +151,7 @@ class MailCollector(Collector):
                 direction=direction,
             )
         for service, (version, error) in self._probes(ports).items():
-            ok = VERSIONS.get(version, 0) >= 1.2
+            ok = strong_enough(version)
             reason = error or ("offers no STARTTLS" if not version else f"negotiated {version}")
             report.require(TOM, ok, f"{service} (port {ports[service]}): {reason}")
             report.gauge(
@@ -169,8 +174,7 @@ class MailCollector(Collector):
                 results[service] = (version, "")
             except (OSError, ssl.SSLError) as exc:
                 results[service] = ("", f"no TLS session: {exc}")
-        all_good = all(VERSIONS.get(version, 0) >= 1.2 for version, _ in results.values())
-        self._cached = (now, results) if all_good else None
+        self._cached = (now, results) if all(strong_enough(v) for v, _ in results.values()) else None
         return results
 
 
