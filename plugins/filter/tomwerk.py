@@ -137,6 +137,19 @@ def backup_repository(location, account, config_dir):
     }
 
 
+def postfix_list_with(current, entry):
+    """A postfix list setting (commas or blanks) with entry appended when absent.
+
+    Keeps the order of what is there: Ansible's union goes through a set, whose
+    order changes with each run's string hashing, so the same milters came out
+    in a different order and the role "changed" a setting it had already set.
+    """
+    present = str(current or "").replace(",", " ").split()
+    if str(entry) not in present:
+        present.append(str(entry))
+    return " ".join(present)
+
+
 def pick(mapping, keys):
     """Only the given keys of a dict (for state files that must not carry more)."""
     return {k: mapping[k] for k in keys if k in mapping}
@@ -155,4 +168,5 @@ class FilterModule:
             "tomwerk_backup_locations": backup_locations,
             "tomwerk_backup_repository": backup_repository,
             "tomwerk_pick": pick,
+            "tomwerk_postfix_list_with": postfix_list_with,
         }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import os
 import struct
+import subprocess
+import sys
 
 from tomwerk import ROOT
 
@@ -62,3 +65,31 @@ def test_domain_of():
     assert filters.domain_of("example.com.", ["Example.com"]) == "example.com"
     assert filters.domain_of("meet.jit.si", ["example.com"]) == ""
     assert filters.domain_of("badexample.com", ["example.com"]) == ""
+
+
+def test_postfix_list_with_appends_only_what_is_missing():
+    assert filters.postfix_list_with("", "inet:127.0.0.1:7357") == "inet:127.0.0.1:7357"
+    assert filters.postfix_list_with("a, b", "c") == "a b c"
+    assert filters.postfix_list_with("a b", "a") == "a b"
+
+
+def test_postfix_list_with_keeps_the_order_under_every_string_hash_seed():
+    # The idempotence failure on mail1: a set-based union put the two milters
+    # in the order of that run's string hashes. Each seed is a fresh process.
+    script = (
+        "import importlib.util,sys;"
+        f"s=importlib.util.spec_from_file_location('f', {str(ROOT / 'plugins' / 'filter' / 'tomwerk.py')!r});"
+        "m=importlib.util.module_from_spec(s);s.loader.exec_module(m);"
+        "print(m.postfix_list_with('inet:127.0.0.1:7357 inet:127.0.0.1:7358', 'inet:127.0.0.1:7357'))"
+    )
+    results = {
+        seed: subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(12)
+    }
+    assert set(results.values()) == {"inet:127.0.0.1:7357 inet:127.0.0.1:7358"}, results

@@ -74,3 +74,17 @@ def test_site_uses_only_existing_roles():
     for play in plays():
         for role in role_names(play):
             assert role in ROLES, role
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_setting_is_built_in_set_order(role):
+    # union/intersect/symmetric_difference go through a Python set: the order
+    # of the result changes with each run's string hashing, so a value written
+    # to the host from it differs between two converges (idempotence).
+    # difference in an assert (a length check) is harmless and stays allowed.
+    for path in sorted((ROOT / "roles" / role).rglob("*")):
+        if path.suffix in {".yml", ".j2"}:
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                for word in ("union(", "intersect(", "symmetric_difference("):
+                    where = f"{path.relative_to(ROOT)}:{number}"
+                    assert word not in line, f"{where} uses {word[:-1]}: use an order-keeping filter"
