@@ -43,7 +43,9 @@ SOURCES
 # Bring the image up to the current point release and security updates, so a
 # new lab host starts where a freshly installed server would.
 mount -t proc proc "$ROOTFS/proc"
-trap 'umount "$ROOTFS/proc" 2>/dev/null; rm -rf "$WORK"' EXIT
+# errexit holds inside the trap too: an already unmounted proc must not turn a
+# finished build into a failed one.
+trap 'umount "$ROOTFS/proc" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 chroot "$ROOTFS" apt-get update -qq >"$WORK/upgrade.log" 2>&1 \
   && DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" apt-get -y -qq dist-upgrade >>"$WORK/upgrade.log" 2>&1 \
   || { tail -n 30 "$WORK/upgrade.log"; exit 1; }
