@@ -117,6 +117,12 @@ def test_case(results, case):
         assert case["expect"] in outcome["msg"], outcome["msg"]
 
 
+def test_cases_run_check_only_entry_points():
+    """The cases run on the controller itself (connection local): only entry points that
+    change nothing may run there, never one that writes files or reloads a service."""
+    assert all(c.get("entry", "validate").startswith("validate") for c in CASES)
+
+
 def test_enough_bad_cases_per_role():
     bad = [c for c in CASES if c["expect"]]
     assert len(bad) >= 10

@@ -44,11 +44,23 @@ def test_main_validates_first(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_validate_changes_nothing(role):
-    """validate.yml only asserts, includes more checks, or sets facts."""
+    """validate.yml (and any other validate_* entry point) only asserts, includes more checks, or sets facts."""
     allowed = {"ansible.builtin.assert", "ansible.builtin.include_tasks", "ansible.builtin.set_fact"}
-    for task in _yaml(ROOT / "roles" / role / "tasks" / "validate.yml"):
-        modules = {k for k in task if k.startswith("ansible.")}
-        assert modules <= allowed, f"{task.get('name')}: {modules - allowed}"
+    for path in (ROOT / "roles" / role / "tasks").glob("validate*.yml"):
+        for task in _yaml(path):
+            modules = {k for k in task if k.startswith("ansible.")}
+            assert modules <= allowed, f"{path.name}: {task.get('name')}: {modules - allowed}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_other_entry_points_validate_first(role):
+    """An entry point X with a check-only twin validate_X imports it as its first task,
+    so the twin the bad-input tests run is the check X really makes."""
+    for entry in specs(role):
+        if entry.startswith("validate_"):
+            first = _yaml(ROOT / "roles" / role / "tasks" / f"{entry.removeprefix('validate_')}.yml")[0]
+            assert first.get("ansible.builtin.import_tasks") == f"{entry}.yml", first
+            assert specs(role)[entry]["options"] == specs(role)[entry.removeprefix("validate_")]["options"]
 
 
 @pytest.mark.parametrize("role", ROLES)
