@@ -11,7 +11,21 @@ if podman network exists "$NAME"; then
     echo "network $NAME exists with subnet '$have', expected $SUBNET: remove it (podman network rm $NAME)" >&2
     exit 1
   fi
+  # Made before the DNS plugin was installed: the hosts would not find each other by name.
+  if [[ $(podman network inspect "$NAME" --format '{{.DNSEnabled}}') != true ]]; then
+    if [[ -n $(podman ps -aq --filter "network=$NAME") ]]; then
+      echo "network $NAME has no DNS and hosts on it: make lab-down, then again" >&2
+      exit 1
+    fi
+    podman network rm "$NAME" >/dev/null
+    podman network create --subnet "$SUBNET" "$NAME" >/dev/null
+    echo "recreated lab network $NAME ($SUBNET) with DNS"
+  fi
 else
   podman network create --subnet "$SUBNET" "$NAME" >/dev/null
   echo "created lab network $NAME ($SUBNET)"
+fi
+if [[ $(podman network inspect "$NAME" --format '{{.DNSEnabled}}') != true ]]; then
+  echo "network $NAME has no DNS: install lab/host-packages.txt (make bootstrap)" >&2
+  exit 1
 fi
