@@ -13,12 +13,13 @@ import pytest
 import testinfra
 
 from tests.compliance.promql import query
-from tests.lab.conftest import ansible_playbook
+from tests.lab.conftest import ansible_playbook, recap
 from tests.lab.test_monitoring_e2e import PROMETHEUS, has_alert, wait_for
 
 CLIENT = "web1"
 CONFIG = "/etc/tomwerk/backup/config.json"
 STATUS = "/var/lib/tomwerk/backup/status.json"
+KEYS = "/etc/tomwerk/backup/id_ed25519"
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +130,37 @@ def test_a_deleted_file_ages_out_of_every_location(web1):
     for loc in locations(web1):
         found = restic(web1, loc, f"find --json {canary}")
         assert found.rc == 0 and json.loads(found.stdout or "[]") in ([], None), (loc["location"], found.stdout)
+
+
+@pytest.mark.tom("TOM-BAK-02")
+def test_a_run_limited_to_the_targets_installs_every_servers_key(lab):
+    """site.yml --limit backup_targets (no backup client in the run) succeeds: each target reads the
+    servers' keys from the servers, and every account still holds exactly its server's key."""
+    result = ansible_playbook("playbooks/site.yml", "--limit", "backup_targets", timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:]
+    for target in lab.hosts("backup_targets"):
+        assert recap(result.stdout, target)["failed"] == 0
+        host = testinfra.get_host(f"podman://{target}")
+        for client in lab.hosts("backup_clients"):
+            expected = testinfra.get_host(f"podman://{client}").file(f"{KEYS}.pub").content_string.split()[:2]
+            installed = host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{client}").content_string.split()[:2]
+            assert installed == expected, f"{target} holds another key for {client}"
+
+
+@pytest.mark.tom("TOM-BAK-02")
+def test_a_target_run_refuses_while_a_server_has_no_key(lab, web1):
+    """A server without its backup key is named with the fix, before the target changes anything."""
+    target = lab.hosts("backup_targets")[0]
+    host = testinfra.get_host(f"podman://{target}")
+    before = host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{CLIENT}").sha256sum
+    web1.run_test(f"mv {KEYS}.pub {KEYS}.pub.aside")
+    try:
+        result = ansible_playbook("playbooks/site.yml", "--limit", target, timeout=1200)
+    finally:
+        web1.run_test(f"mv {KEYS}.pub.aside {KEYS}.pub")
+    assert result.returncode != 0
+    said = " ".join(result.stdout.split())  # the message may be wrapped in the output
+    assert f"{CLIENT} in backup_target_clients has no backup key" in said, result.stdout[-3000:]
+    assert f"--limit {CLIENT},backup_targets" in said
+    assert recap(result.stdout, target)["failed"] == 1
+    assert host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{CLIENT}").sha256sum == before
