@@ -1,5 +1,5 @@
 """TOM-MON-01 on the monitoring host: every host is watched, the alert rules are
-loaded, and an alert really reaches the receiver."""
+loaded, and an alert really reaches the receiver. TOM-TLS-04: every scrape is mutual TLS."""
 
 from __future__ import annotations
 
@@ -30,6 +30,27 @@ def test_every_host_is_scraped(host, prometheus, role_vars, evidence):
     for target in role_vars["monitoring_targets"]:
         for job in ("tomwerk", "node"):
             assert up.get((job, target)) == "1", (job, target)
+
+
+@pytest.mark.tom("TOM-TLS-04")
+def test_every_scrape_is_mutual_tls(host, prometheus, role_vars, evidence):
+    """Prometheus reaches every exporter over HTTPS with its internal client certificate, trusting only the
+    internal CA, and every such scrape succeeds (a certificate the CA did not issue for the address would fail)."""
+    targets = json.loads(fetch(host, f"{prometheus}/api/v1/targets?state=active"))["data"]["activeTargets"]
+    exporters = [t for t in targets if t["labels"]["job"] in ("tomwerk", "node")]
+    evidence("scrapes", {f"{t['labels']['job']}/{t['labels']['instance']}": t["health"] for t in exporters})
+    assert len(exporters) == 2 * len(role_vars["monitoring_targets"])
+    plain = [t["labels"]["instance"] for t in exporters if not t["scrapeUrl"].startswith("https://")]
+    assert plain == [], f"scraped without TLS: {plain}"
+    failing = {t["labels"]["instance"]: t["lastError"] for t in exporters if t["health"] != "up"}
+    assert failing == {}
+    config = yaml.safe_load(json.loads(fetch(host, f"{prometheus}/api/v1/status/config"))["data"]["yaml"])
+    for job in (c for c in config["scrape_configs"] if c["job_name"] in ("tomwerk", "node")):
+        tls = job["tls_config"]
+        evidence(f"{job['job_name']} tls_config", tls)
+        assert tls["ca_file"] == role_vars["monitoring_scrape_tls_ca_file"]
+        assert tls["cert_file"] == role_vars["monitoring_scrape_tls_cert_file"]
+        assert not tls.get("insecure_skip_verify", False)
 
 
 @pytest.mark.tom("TOM-MON-01")
