@@ -56,7 +56,7 @@ demo: lab-up ## main job: install, build and provision the lab, check it; the la
 	@$(MAKE) --no-print-directory verify || echo "Some checks failed: see the report above."
 	@echo
 	@echo "The lab is up and provisioned: $$(podman ps --filter network=tomwerk-lab --format '{{.Names}}' | xargs)"
-	@echo "Prometheus:                  http://10.231.0.15:9090 (alerts: podman exec monitor1 cat /var/lib/tomwerk-alert-sink/alerts.jsonl)"
+	@echo "Prometheus:                  https://10.231.0.15:9090 (internal CA: .lab/pki/ca.crt; alerts: podman exec monitor1 cat /var/lib/tomwerk-alert-sink/alerts.jsonl)"
 	@echo "Look around:                 podman exec -it web1 bash"
 	@echo "Tear it down:                make lab-down"
 

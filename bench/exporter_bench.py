@@ -22,13 +22,18 @@ import subprocess
 from tomwerk import ROOT
 from tomwerk.inventory import Inventory
 
+# Scrapes as Prometheus does: HTTPS with the scraper's internal client certificate (TOM-TLS-04),
+# a new connection per scrape, so each figure includes the TLS handshake.
 SCRAPER = r"""
-import json, sys, time, urllib.request
+import json, ssl, sys, time, urllib.request
 url, seconds = sys.argv[1], float(sys.argv[2])
+tls = json.load(open("/etc/tomwerk/state/tom_exporter.json"))["vars"]
+context = ssl.create_default_context(cafile=tls["tom_exporter_tls_ca_file"])
+context.load_cert_chain(tls["tom_exporter_tls_cert_file"], tls["tom_exporter_tls_key_file"])
 times, runs, end = [], set(), time.monotonic() + seconds
 while time.monotonic() < end:
     start = time.perf_counter()
-    body = urllib.request.urlopen(url, timeout=10).read().decode()
+    body = urllib.request.urlopen(url, timeout=10, context=context).read().decode()
     times.append(time.perf_counter() - start)
     runs.update(l for l in body.splitlines() if l.startswith("tomwerk_collector_last_run_timestamp_seconds"))
     time.sleep(0.05)
@@ -68,13 +73,13 @@ def main() -> int:
     lab = Inventory(ROOT / "inventories" / "lab")
     address, port = lab.var(args.host, "tomwerk_address"), lab.role_vars(args.host, "tom_exporter")["tom_exporter_port"]
     node_port = lab.role_vars(args.host, "tom_exporter")["tom_exporter_node_exporter_port"]
-    ours = scrape(args.scraper, f"http://{address}:{port}/metrics", args.seconds)
-    base = scrape(args.scraper, f"http://{address}:{node_port}/metrics", args.seconds)
+    ours = scrape(args.scraper, f"https://{address}:{port}/metrics", args.seconds)
+    base = scrape(args.scraper, f"https://{address}:{node_port}/metrics", args.seconds)
     rss_ours = rss_mib(args.host, "tomwerk-exporter")
     rss_base = rss_mib(args.host, "prometheus-node-exporter")
     p99 = ours["p99"]
 
-    print(f"Exporters on {args.host}, each scraped from {args.scraper} for {args.seconds:.0f} s")
+    print(f"Exporters on {args.host}, each scraped over mutual TLS from {args.scraper} for {args.seconds:.0f} s")
     print(f"  {'':18} {'tomwerk-exporter':>18} {'node_exporter (baseline)':>26}")
     print(f"  {'scrapes':18} {ours['n']:>18} {base['n']:>26}")
     print(f"  {'bytes per scrape':18} {ours['bytes']:>18} {base['bytes']:>26}")

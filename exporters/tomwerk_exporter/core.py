@@ -18,13 +18,14 @@ import logging
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import traceback
 from socketserver import ThreadingMixIn
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
@@ -493,6 +494,33 @@ class TomExporter:
             yield custom[name]
 
 
+# --------------------------------------------------------------------- probes
+
+
+class SuccessCache:
+    """Probe results kept for `seconds` while every probe succeeded.
+
+    Probes of live services (an SMTP handshake, a STUN request, a TLS
+    handshake) cost time and log lines, so their results are reused; a failure
+    is not, so a repaired service is compliant again at the next check instead
+    of after the cache's lifetime. A different key (e.g. another server list)
+    probes anew.
+    """
+
+    def __init__(self, seconds: float, clock=time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._cached: tuple[float, object, dict] | None = None
+
+    def get(self, key: object, probe: Callable[[], dict], succeeded: Callable[[object], bool]) -> dict:
+        now = self._clock()
+        if self._cached and self._cached[1] == key and now - self._cached[0] < self._seconds:
+            return self._cached[2]
+        results = probe()
+        self._cached = (now, key, results) if all(succeeded(v) for v in results.values()) else None
+        return results
+
+
 # --------------------------------------------------------------------- HTTP
 
 
@@ -520,8 +548,83 @@ def make_app(registry):
     return app
 
 
-def make_http_server(registry, addr: str, port: int) -> WSGIServer:
-    """A threaded HTTP server for the registry on addr:port (port 0: any free port)."""
+class TlsSettings(NamedTuple):
+    """Mutual TLS for the endpoint (TOM-TLS-04): our certificate, the CA that signs the
+    clients', and the certificate names (DNS subjectAltName) that may scrape."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str
+    allowed_clients: frozenset[str]
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        context.load_verify_locations(cafile=self.client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+# A client that connects and says nothing must not hold a handler thread.
+CLIENT_TIMEOUT = 10.0
+
+
+def client_names(cert: dict | None) -> set[str]:
+    """The DNS names of a peer certificate as ssl.getpeercert() returns it."""
+    return {value for kind, value in (cert or {}).get("subjectAltName", ()) if kind == "DNS"}
+
+
+class _TlsServer(_Server):
+    """The threaded server behind TLS with client certificates. The handshake runs in
+    the request's thread, so a slow client delays no other scrape. A renewed
+    certificate, key or CA file is picked up at the next connection, without a restart."""
+
+    tls: TlsSettings
+    ssl_context: ssl.SSLContext
+    _files_stamp: tuple = ()
+
+    def _context(self) -> ssl.SSLContext:
+        try:
+            stamp = tuple(os.stat(f).st_mtime_ns for f in self.tls[:3])
+        except OSError:
+            return self.ssl_context  # mid-replacement: keep serving with what was loaded
+        if stamp != self._files_stamp:
+            self._files_stamp = stamp  # a broken set is tried again only once the files change again
+            try:
+                self.ssl_context = self.tls.context()
+            except (OSError, ssl.SSLError) as exc:
+                log.error("TLS files changed but cannot be loaded, keeping the old ones: %s", one_line(str(exc)))
+        return self.ssl_context
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        sock.settimeout(CLIENT_TIMEOUT)
+        return self._context().wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+        except (OSError, ssl.SSLError):
+            # No client certificate, one of another CA, plain HTTP, a port scan: no answer.
+            # Not logged: the exporter's own TOM-TLS-04 probes do exactly this every check.
+            return
+        if not client_names(request.getpeercert()) & self.tls.allowed_clients:
+            return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # a client that went away mid-request; nothing to tell the journal
+
+
+def make_http_server(registry, addr: str, port: int, tls: TlsSettings | None = None) -> WSGIServer:
+    """A threaded HTTP server for the registry on addr:port (port 0: any free port);
+    with tls, HTTPS that admits only clients whose certificate names an allowed client."""
     family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0][0]
-    server_class = type("TomwerkServer", (_Server,), {"address_family": family})
+    if tls is None:
+        server_class = type("TomwerkServer", (_Server,), {"address_family": family})
+    else:
+        # Loaded here, so broken TLS files stop the start with a clear error.
+        attrs = {"address_family": family, "tls": tls, "ssl_context": tls.context()}
+        server_class = type("TomwerkTlsServer", (_TlsServer,), attrs)
     return make_server(addr, port, make_app(registry), server_class=server_class, handler_class=_QuietHandler)

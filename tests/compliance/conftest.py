@@ -12,7 +12,7 @@ import ipaddress
 import pytest
 import testinfra
 
-from tests.compliance.promql import samples
+from tests.compliance.promql import fetch_exporter, samples
 from tomwerk.inventory import Inventory
 
 
@@ -91,27 +91,20 @@ def in_networks(address: str, networks) -> bool:
     return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)
 
 
-# The tom_exporter role's port (tom_exporter_port).
-EXPORTER_PORT = 9840
-
-
-def exporter_metrics(host, address: str) -> str:
+def exporter_metrics(host) -> str:
     """The host's tomwerk exporter exposition, fetched on the host itself (its firewall admits scrapers only)."""
-    return host.check_output(
-        f"python3 -c \"import urllib.request;print(urllib.request.urlopen('http://{address}:{EXPORTER_PORT}/metrics',"
-        f' timeout=20).read().decode())"'
-    )
+    return fetch_exporter(host)
 
 
-def exporter_not_compliant(host, address: str) -> list[str]:
+def exporter_not_compliant(host) -> list[str]:
     """The TOMs the host's exporter reports as not holding (tomwerk_tom_compliant 0)."""
-    found = samples(exporter_metrics(host, address))
+    found = samples(exporter_metrics(host))
     return sorted(labels["tom"] for name, labels, value in found if name == "tomwerk_tom_compliant" and value != 1)
 
 
-def exporter_sample(host, address: str, name: str) -> float | None:
+def exporter_sample(host, name: str) -> float | None:
     """The first sample called name (with its labels, if name spells them out) the host's exporter shows."""
-    for line in exporter_metrics(host, address).splitlines():
+    for line in exporter_metrics(host).splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return None

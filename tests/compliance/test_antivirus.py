@@ -103,7 +103,7 @@ def test_eicar_in_a_scanned_path_is_found_logged_and_counted(host, role_vars, ad
         assert f"path_id={path_id}" in logged.stdout
         # The exporter caches a collector's check for --min-interval seconds.
         deadline = time.time() + 60
-        while (value := exporter_sample(host, address, "tomwerk_antivirus_infected_files")) in (
+        while (value := exporter_sample(host, "tomwerk_antivirus_infected_files")) in (
             None,
             0.0,
         ) and time.time() < deadline:
@@ -141,12 +141,12 @@ def test_stale_signatures_flip_the_metric(host, role_vars, address, evidence):
     try:
         deadline = time.time() + 60
         while (
-            value := exporter_sample(host, address, "tomwerk_antivirus_signature_timestamp_seconds")
+            value := exporter_sample(host, "tomwerk_antivirus_signature_timestamp_seconds")
         ) != old and time.time() < deadline:
             time.sleep(5)  # fmt: skip
         evidence("signature timestamp", value)
         assert value == old
-        compliant = exporter_sample(host, address, 'tomwerk_tom_compliant{tom="TOM-AV-01"}')
+        compliant = exporter_sample(host, 'tomwerk_tom_compliant{tom="TOM-AV-01"}')
         evidence("compliant", compliant)
         assert compliant == 0
     finally:

@@ -136,11 +136,10 @@ def test_spamd_learns_nothing_and_asks_no_third_party(host, role_vars, evidence)
 
 
 @pytest.mark.tom("TOM-AV-02")
-def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidence):
+def test_mail_waits_while_spamd_is_down(host, mail, evidence):
     """With spamd stopped, incoming mail is deferred (4xx), not delivered unchecked (spamass-milter alone would pass
     it on), and the exporter reports the spam check down."""
     sender, server, mailbox, home = mail
-    address = address_of(inventory, hostname)
     marker = f"tomwerk-spam-{int(time.time())}-spamd-down"
     host.run_test("systemctl stop spamd")
     try:
@@ -148,7 +147,7 @@ def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidenc
         evidence("SMTP reply while spamd is down", f"{code} {text}")
         assert 400 <= code < 500, text
         deadline = time.time() + 70
-        while (up := exporter_sample(host, address, "tomwerk_spam_spamd_up")) != 0 and time.time() < deadline:
+        while (up := exporter_sample(host, "tomwerk_spam_spamd_up")) != 0 and time.time() < deadline:
             time.sleep(5)  # fmt: skip
         evidence("tomwerk_spam_spamd_up while spamd is down", up)
         assert up == 0
@@ -160,7 +159,7 @@ def test_mail_waits_while_spamd_is_down(host, hostname, inventory, mail, evidenc
         # Later checks read the exporter: wait until its verdicts have caught up. Not only TOM-AV-02's:
         # while the milter was down postfix tempfailed every SMTP command, the TLS probe too (TOM-TLS-03).
         deadline = time.time() + 120
-        while (failing := exporter_not_compliant(host, address)) and time.time() < deadline:
+        while (failing := exporter_not_compliant(host)) and time.time() < deadline:
             time.sleep(5)  # fmt: skip
         evidence("TOMs not holding after spamd is back", failing)
     assert delivered(host, home, marker, timeout=1) == [], "mail was delivered although spamd could not check it"

@@ -1,15 +1,20 @@
 """TOM-MON-01 on every host: the TOM exporter reports each TOM of the host's roles,
-they hold, and only the monitoring hosts can scrape it."""
+they hold, and only the monitoring hosts can scrape it. TOM-TLS-04: both exporters
+speak only HTTPS with client certificates of the internal CA."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import shlex
 import time
 
 import pytest
 
 from tests.compliance.conftest import get_host
-from tests.compliance.promql import fetch, samples
+from tests.compliance.promql import EXPORTER_STATE, fetch_exporter, samples
+from tomwerk import ROOT
 
 ROLE = "tom_exporter"
 ADDRESS_LIKE = re.compile(r"\b\d{1,3}(\.\d{1,3}){3}\b|[0-9a-f]*:[0-9a-f]*:[0-9a-f:]*|@")
@@ -27,8 +32,8 @@ def scraper(inventory, role_vars):
 @pytest.fixture(scope="module")
 def exposition(scraper, role_vars) -> str:
     _, scraper_host = scraper
-    return fetch(
-        scraper_host, f"http://{role_vars['tom_exporter_listen_address']}:{role_vars['tom_exporter_port']}/metrics"
+    return fetch_exporter(
+        scraper_host, f"https://{role_vars['tom_exporter_listen_address']}:{role_vars['tom_exporter_port']}/metrics"
     )
 
 
@@ -108,3 +113,95 @@ def test_others_cannot_scrape(inventory, hostname, role_vars, scraper, evidence)
     )
     evidence(f"connect from {others[0]}", probe.stdout.strip() or probe.stderr.strip())
     assert probe.rc != 0 or probe.stdout.strip() != "0"
+
+
+# Runs on the scraper. Shares no code with the exporter's own probe (collectors/internal_tls.py).
+# argv: the scraper's tom_exporter.json, address, port, [cert key]: one line of JSON per client kind.
+TLS_PROBE = r"""
+import json, socket, ssl, sys
+state, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tls = json.load(open(state))["vars"]
+cert, key = tls["tom_exporter_tls_cert_file"], tls["tom_exporter_tls_key_file"]
+if len(sys.argv) > 5:
+    cert, key = sys.argv[4], sys.argv[5]
+
+def ask(wrap):
+    try:
+        with socket.create_connection((address, port), timeout=5) as raw:
+            sock = wrap(raw)
+            sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: probe\r\n\r\n")
+            line = sock.recv(128).split(b"\r\n")[0].decode(errors="replace")
+            extra = {}
+            if isinstance(sock, ssl.SSLSocket):
+                peer = sock.getpeercert()
+                extra = {"version": sock.version(), "issuer": dict(x[0] for x in peer["issuer"]),
+                         "san": [v for _, v in peer.get("subjectAltName", ())]}
+            return {"status": line, **extra}
+    except (OSError, ssl.SSLError) as exc:
+        return {"status": "", "error": str(exc) or type(exc).__name__}
+
+anonymous = ssl.create_default_context(cafile=tls["tom_exporter_tls_ca_file"])
+anonymous.check_hostname = False
+mutual = ssl.create_default_context(cafile=tls["tom_exporter_tls_ca_file"])
+mutual.load_cert_chain(cert, key)
+print(json.dumps({
+    "plaintext": ask(lambda s: s),
+    "anonymous": ask(lambda s: anonymous.wrap_socket(s)),
+    "mutual": ask(lambda s: mutual.wrap_socket(s, server_hostname=address)),
+}))
+"""
+
+
+def probe_tls(scraper_host, address, port, client=()) -> dict:
+    args = " ".join([EXPORTER_STATE, str(address), str(port), *client])
+    return json.loads(scraper_host.check_output(f"python3 -c {shlex.quote(TLS_PROBE)} {args}"))
+
+
+def served(result: dict) -> bool:
+    return result["status"].split(" ")[1:2] == ["200"]
+
+
+@pytest.mark.tom("TOM-TLS-04")
+def test_both_exporters_speak_only_mutual_tls(scraper, role_vars, evidence):
+    """From a scraper (the firewall lets it in), neither exporter serves plain HTTP or a TLS client without a
+    certificate; the scraper's internal certificate is served over TLS 1.2+, by an endpoint whose certificate the
+    internal CA issued for the address it listens on."""
+    scraper_name, scraper_host = scraper
+    address = role_vars["tom_exporter_listen_address"]
+    ports = {"tomwerk_exporter": role_vars["tom_exporter_port"]}
+    if role_vars["tom_exporter_node_exporter"]:
+        ports["node_exporter"] = role_vars["tom_exporter_node_exporter_port"]
+    for service, port in ports.items():
+        found = probe_tls(scraper_host, address, port)
+        evidence(f"{service} from {scraper_name}", {k: v.get("status") or v.get("error") for k, v in found.items()})
+        assert not served(found["plaintext"]), (service, found["plaintext"])
+        assert not served(found["anonymous"]), (service, found["anonymous"])
+        assert served(found["mutual"]), (service, found["mutual"])
+        assert found["mutual"]["version"] in ("TLSv1.2", "TLSv1.3")
+        assert str(address) in found["mutual"]["san"]
+        evidence(f"{service} TLS", {"version": found["mutual"]["version"], "issuer": found["mutual"]["issuer"]})
+
+
+@pytest.mark.tom("TOM-TLS-04")
+def test_a_certificate_of_another_own_host_may_not_scrape(inventory, hostname, role_vars, scraper, evidence):
+    """The TOM exporter checks who scrapes, not only which CA signed: from the scraper's address (the firewall
+    lets it in), a valid internal certificate of a host that is no scraper is refused."""
+    scraper_name, scraper_host = scraper
+    ca_dir = inventory.var(hostname, "internal_pki_ca_dir")
+    allowed = set(role_vars["tom_exporter_tls_clients"])
+    outsiders = [h for h in inventory.hosts() if h not in allowed]
+    if not ca_dir or not outsiders or not (ROOT / ca_dir / "hosts" / f"{outsiders[0]}.key").exists():
+        pytest.skip("this check needs the internal CA's host keys (on the controller) and a host that is no scraper")
+    outsider = outsiders[0]
+    scratch = scraper_host.check_output("mktemp -d").strip()
+    copies = [f"{scratch}/client.{kind}" for kind in ("crt", "key")]
+    try:
+        for kind, path in zip(("crt", "key"), copies, strict=True):
+            content = base64.b64encode((ROOT / ca_dir / "hosts" / f"{outsider}.{kind}").read_bytes()).decode()
+            scraper_host.run_test(f"echo {content} | base64 -d > {path}")
+        address, port = role_vars["tom_exporter_listen_address"], role_vars["tom_exporter_port"]
+        found = probe_tls(scraper_host, address, port, copies)
+    finally:
+        scraper_host.run(f"rm -rf {scratch}")
+    evidence(f"{outsider}'s certificate from {scraper_name}", found["mutual"].get("status") or found["mutual"]["error"])
+    assert not served(found["mutual"]), found["mutual"]

@@ -11,7 +11,7 @@ import pytest
 import testinfra
 from cryptography import x509
 
-from tests.compliance.promql import fetch, samples
+from tests.compliance.promql import fetch_exporter, samples
 from tests.compliance.test_acme import served_chain
 
 HOST = "web1"
@@ -21,7 +21,7 @@ DOMAIN = "web1.lab.tomwerk.test"
 
 
 def exporter_expiry(monitor) -> float | None:
-    for name, labels, value in samples(fetch(monitor, f"http://{ADDRESS}:9840/metrics")):
+    for name, labels, value in samples(fetch_exporter(monitor, f"https://{ADDRESS}:9840/metrics")):
         if name == "tomwerk_tls_certificate_expiry_timestamp_seconds" and labels.get("name") == NAME:
             return value
     return None

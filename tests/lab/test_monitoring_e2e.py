@@ -13,7 +13,7 @@ import testinfra
 from tests.compliance.promql import query
 
 SINK = "/var/lib/tomwerk-alert-sink/alerts.jsonl"
-PROMETHEUS = "http://10.231.0.15:9090"
+PROMETHEUS = "https://10.231.0.15:9090"
 
 
 def wait_for(what: str, condition, timeout: float, every: float = 2.0):

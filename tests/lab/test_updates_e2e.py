@@ -11,14 +11,14 @@ import time
 import pytest
 import testinfra
 
-from tests.compliance.promql import fetch, samples
+from tests.compliance.promql import fetch_exporter, samples
 
 HOST = "mail1"
 CANDIDATES = ["tzdata", "libexpat1", "libssl3", "openssl", "curl"]
 
 
 def exporter_values(monitor, address: str) -> dict:
-    found = samples(fetch(monitor, f"http://{address}:9840/metrics"))
+    found = samples(fetch_exporter(monitor, f"https://{address}:9840/metrics"))
     values = {name: value for name, labels, value in found if not labels}
     values["pending"] = sum(v for n, _, v in found if n == "tomwerk_updates_pending")
     return values

@@ -399,10 +399,12 @@ def test_a_stale_lock_of_a_killed_restic_is_removed(one_location, capsys):
         [RESTIC, "--repo", str(repo), "backup", "--stdin"], stdin=subprocess.PIPE, env=env, stderr=subprocess.DEVNULL
     )
     try:
+        # Wait until the lock is complete (readable by restic), not only until its file appears:
+        # a restic killed while writing it leaves a broken lock, which restic ignores.
         deadline = time.monotonic() + 30
-        while not list((repo / "locks").iterdir()) and time.monotonic() < deadline:
+        while not lock_readable(repo, env) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert list((repo / "locks").iterdir())
+        assert lock_readable(repo, env)
     finally:
         stuck.kill()
         stuck.wait()
@@ -410,6 +412,15 @@ def test_a_stale_lock_of_a_killed_restic_is_removed(one_location, capsys):
     assert server.main("run") == 0
     assert "repository locked, removing stale locks" in capsys.readouterr().out
     assert server.status()["berlin-1"]["check_ok"] is True
+
+
+def lock_readable(repo: Path, env: dict) -> bool:
+    names = [p.name for p in (repo / "locks").iterdir()]
+    return bool(names) and all(
+        subprocess.run([RESTIC, "--repo", str(repo), "--no-lock", "cat", "lock", name], env=env, capture_output=True,
+                       check=False).returncode == 0
+        for name in names
+    )  # fmt: skip
 
 
 def fake_restic(directory: Path) -> Path:

@@ -15,6 +15,7 @@ from .antivirus import AntivirusCollector
 from .backup import BackupCollector
 from .dns import DnsCollector
 from .firewall import FirewallCollector
+from .internal_tls import InternalTlsCollector
 from .logs import LogsCollector
 from .mail import MailCollector
 from .meet import MeetCollector
@@ -40,6 +41,7 @@ COLLECTORS: tuple[type[Collector], ...] = (
     WebTlsCollector,
     AcmeCollector,
     RetentionCollector,
+    InternalTlsCollector,
 )
 
 

@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 
-from ..core import CheckError, Collector, Host, Report, State
+from ..core import CheckError, Collector, Host, Report, State, SuccessCache
 
 TOM = "TOM-TLS-03"
 POSTCONF = "/usr/sbin/postconf"
@@ -105,9 +105,7 @@ class MailCollector(Collector):
         self, probe: SmtpProbe | None = None, clock=time.monotonic, cache_seconds: float = PROBE_CACHE_SECONDS
     ):
         self._probe = probe or SmtpProbe()
-        self._clock = clock
-        self._cache_seconds = cache_seconds
-        self._cached: tuple[float, dict[str, tuple[str, str]]] | None = None
+        self._cache = SuccessCache(cache_seconds, clock)
 
     def check(self, state: State, host: Host) -> Report:
         choices = tuple(VERSIONS)[2:]
@@ -164,18 +162,17 @@ class MailCollector(Collector):
         return report
 
     def _probes(self, ports: dict[str, int]) -> dict[str, tuple[str, str]]:
-        now = self._clock()
-        if self._cached and now - self._cached[0] < self._cache_seconds:
-            return self._cached[1]
-        results = {}
-        for service, port in ports.items():
-            try:
-                version = self._probe.wrapped(port) if service == "smtps" else self._probe.starttls(port)
-                results[service] = (version, "")
-            except (OSError, ssl.SSLError) as exc:
-                results[service] = ("", f"no TLS session: {exc}")
-        self._cached = (now, results) if all(strong_enough(v) for v, _ in results.values()) else None
-        return results
+        def probe_all() -> dict[str, tuple[str, str]]:
+            results = {}
+            for service, port in ports.items():
+                try:
+                    version = self._probe.wrapped(port) if service == "smtps" else self._probe.starttls(port)
+                    results[service] = (version, "")
+                except (OSError, ssl.SSLError) as exc:
+                    results[service] = ("", f"no TLS session: {exc}")
+            return results
+
+        return self._cache.get(tuple(sorted(ports.items())), probe_all, lambda result: strong_enough(result[0]))
 
 
 def min_version(value: str) -> float:

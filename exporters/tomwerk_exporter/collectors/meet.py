@@ -25,7 +25,7 @@ import socket
 import struct
 import time
 
-from ..core import CheckError, Collector, Host, Report, State
+from ..core import CheckError, Collector, Host, Report, State, SuccessCache
 
 TOM = "TOM-MEET-01"
 PROBE_CACHE_SECONDS = 60.0
@@ -161,9 +161,7 @@ class MeetCollector(Collector):
         self, probe: StunProbe | None = None, clock=time.monotonic, cache_seconds: float = PROBE_CACHE_SECONDS
     ):
         self._probe = probe or StunProbe()
-        self._clock = clock
-        self._cache_seconds = cache_seconds
-        self._cached: tuple[float, tuple[str, ...], dict[str, bool]] | None = None
+        self._cache = SuccessCache(cache_seconds, clock)
 
     def check(self, state: State, host: Host) -> Report:
         own = state.texts("jitsi_own_domains")
@@ -208,17 +206,15 @@ class MeetCollector(Collector):
         return report
 
     def _stun(self, servers: list[str]) -> dict[str, bool]:
-        now = self._clock()
-        key = tuple(servers)
-        if self._cached and self._cached[1] == key and now - self._cached[0] < self._cache_seconds:
-            return self._cached[2]
-        results = {}
-        for server in servers:
-            name, _, port = server.rpartition(":")
-            try:
-                results[server] = self._probe.binding(name, int(port))
-            except OSError:
-                results[server] = False
+        def ask_all() -> dict[str, bool]:
+            results = {}
+            for server in servers:
+                name, _, port = server.rpartition(":")
+                try:
+                    results[server] = self._probe.binding(name, int(port))
+                except OSError:
+                    results[server] = False
+            return results
+
         # Only answers are cached: a server that failed is asked again at the next check.
-        self._cached = (now, key, results) if all(results.values()) else None
-        return results
+        return self._cache.get(tuple(servers), ask_all, bool)
