@@ -100,3 +100,31 @@ def test_no_setting_is_built_in_set_order(role):
                 for word in ("union(", "intersect(", "symmetric_difference("):
                     where = f"{path.relative_to(ROOT)}:{number}"
                     assert word not in line, f"{where} uses {word[:-1]}: use an order-keeping filter"
+
+
+def test_exporter_unit_names_every_allowed_client_and_keeps_its_lines():
+    """The TOM exporter's unit, rendered as Ansible does (trim_blocks): every allowed client is its own
+    option, and the lines after ExecStart stay lines (a swallowed newline once glued Restart= onto a name)."""
+    import re
+
+    import jinja2
+
+    # A systemd unit, not HTML: nothing to escape.
+    env = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)  # noqa: S701
+    env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, value)
+    template = (ROOT / "roles" / "tom_exporter" / "templates" / "tomwerk-exporter.service.j2").read_text()
+    unit = env.from_string(template).render(
+        ansible_managed="test",
+        tom_exporter_install_dir="/usr/local/lib/tomwerk",
+        tom_exporter_listen_address="10.0.0.5",
+        tom_exporter_port=9840,
+        tom_exporter_min_interval_seconds=30,
+        tom_exporter_tls_cert_file="/etc/tomwerk/pki/host.crt",
+        tom_exporter_tls_key_file="/etc/tomwerk/pki/host.key",
+        tom_exporter_tls_ca_file="/etc/tomwerk/pki/ca.crt",
+        tom_exporter_tls_clients=["monitor1", "web1"],
+    )
+    joined = unit.replace("\\\n", " ")  # systemd's line continuation
+    command = re.search(r"^ExecStart=(.*)$", joined, re.MULTILINE).group(1).split()
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--tls-allowed-client"] == ["monitor1", "web1"]
+    assert re.search(r"^Restart=on-failure$", unit, re.MULTILINE)
