@@ -44,3 +44,12 @@ def test_admin_network_is_the_lab_subnet():
     script = (ROOT / "lab" / "network.sh").read_text()
     subnet = LAB.var("web1", "tomwerk_admin_networks")[0]
     assert f'SUBNET="${{TOMWERK_LAB_SUBNET:-{subnet}}}"' in script
+
+
+def test_every_lab_host_uses_the_nsenter_connection_even_under_molecule():
+    # Molecule's inventory sets ansible_connection: podman per host; only
+    # inventory host_vars outrank that, so the setting must live there.
+    for name in LAB.hosts():
+        host_vars = ROOT / "inventories" / "lab" / "host_vars" / f"{name}.yml"
+        assert host_vars.is_file(), f"{host_vars} is missing"
+        assert yaml.safe_load(host_vars.read_text()).get("ansible_connection") == "podman_nsenter", name
