@@ -85,6 +85,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for raw in sys.stdin:
         sys.stdout.write(raw)
+        sys.stdout.flush()
         tally.feed(raw)
     sys.stdout.flush()
     print(tally.summary(), flush=True)

@@ -12,6 +12,10 @@ import json
 import pytest
 
 from tomwerk import ROOT
+from tomwerk.nsenter import register_testinfra_backend
+
+# `nsenter://NAME`: the lab checks reach the containers without `podman exec`.
+register_testinfra_backend()
 
 
 def pytest_addoption(parser):

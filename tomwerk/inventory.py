@@ -154,11 +154,14 @@ class Inventory:
         return self.templated(host, self.raw_vars(host)[name])
 
     def testinfra_spec(self, host: str) -> str:
-        """How testinfra reaches host: podman's native backend for lab containers (fast)."""
+        """How testinfra reaches host: nsenter into lab containers (fast), else Ansible's connection."""
         hostvars = self.raw_vars(host)
         connection = str(hostvars.get("ansible_connection", "ssh"))
         if connection in PODMAN_CONNECTIONS:
-            return "podman://" + str(hostvars.get("ansible_host", host))
+            from tomwerk.nsenter import register_testinfra_backend
+
+            register_testinfra_backend()
+            return "nsenter://" + str(hostvars.get("ansible_host", host))
         if connection in LOCAL_CONNECTIONS:
             return "local://"
         return f"ansible://{host}?ansible_inventory={self.source}"

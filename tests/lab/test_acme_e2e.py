@@ -29,8 +29,8 @@ def exporter_expiry(monitor) -> float | None:
 
 @pytest.mark.tom("TOM-TLS-02")
 def test_forced_renewal_is_served_at_once():
-    host = testinfra.get_host(f"podman://{HOST}")
-    monitor = testinfra.get_host("podman://monitor1")
+    host = testinfra.get_host(f"nsenter://{HOST}")
+    monitor = testinfra.get_host("nsenter://monitor1")
     before = served_chain(ADDRESS, 443, DOMAIN)[0]
     started = time.time()
     result = host.run(f"certbot renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name {NAME}")

@@ -24,7 +24,7 @@ KEYS = "/etc/tomwerk/backup/id_ed25519"
 
 @pytest.fixture(scope="module")
 def web1():
-    return testinfra.get_host(f"podman://{CLIENT}")
+    return testinfra.get_host(f"nsenter://{CLIENT}")
 
 
 def status(host) -> dict:
@@ -80,7 +80,7 @@ def test_one_target_down_fails_alone_is_alerted_and_caught_up(web1):
     down = "backup-berlin"
     berlin = next(loc for loc in locations(web1) if loc["city"] == "Berlin")
     before = status(web1)[berlin["location"]]["last_success"]
-    monitor = testinfra.get_host("podman://monitor1")
+    monitor = testinfra.get_host("nsenter://monitor1")
     sink_start = len(monitor.check_output("cat /var/lib/tomwerk-alert-sink/alerts.jsonl").splitlines())
     testinfra.get_host("local://").check_output(f"podman stop --time 5 {down}")
     try:
@@ -103,7 +103,7 @@ def test_one_target_down_fails_alone_is_alerted_and_caught_up(web1):
         )
     finally:
         testinfra.get_host("local://").check_output(f"podman start {down}")
-        target = testinfra.get_host(f"podman://{down}")
+        target = testinfra.get_host(f"nsenter://{down}")
         wait_for("the target to boot", lambda: target.run("systemctl is-active tomwerk-backup-sshd").rc == 0, 120)
     caught_up = run_backup(web1)
     assert caught_up.rc == 0, caught_up.stdout[-2000:]
@@ -141,9 +141,9 @@ def test_a_run_limited_to_the_targets_installs_every_servers_key(lab):
     result = ansible_playbook("playbooks/site.yml", "--limit", target, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result.stdout, target)["failed"] == 0
-    host = testinfra.get_host(f"podman://{target}")
+    host = testinfra.get_host(f"nsenter://{target}")
     for client in lab.hosts("backup_clients"):
-        expected = testinfra.get_host(f"podman://{client}").file(f"{KEYS}.pub").content_string.split()[:2]
+        expected = testinfra.get_host(f"nsenter://{client}").file(f"{KEYS}.pub").content_string.split()[:2]
         installed = host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{client}").content_string.split()[:2]
         assert installed == expected, f"{target} holds another key for {client}"
 
@@ -161,7 +161,7 @@ TARGET_ONLY = """
 def test_a_target_run_refuses_while_a_server_has_no_key(lab, web1, tmp_path):
     """A server without its backup key is named with the fix, before the target changes anything."""
     target = lab.hosts("backup_targets")[0]
-    host = testinfra.get_host(f"podman://{target}")
+    host = testinfra.get_host(f"nsenter://{target}")
     before = host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{CLIENT}").sha256sum
     playbook = tmp_path / "target.yml"
     playbook.write_text(TARGET_ONLY.format(target=target))

@@ -26,8 +26,8 @@ def wait_for(check, timeout: float, step: float = 1.0):
 
 @pytest.mark.tom("TOM-LOG-03")
 def test_an_outage_of_the_log_server_loses_nothing():
-    web1 = testinfra.get_host("podman://web1")
-    log1 = testinfra.get_host("podman://log1")
+    web1 = testinfra.get_host("nsenter://web1")
+    log1 = testinfra.get_host("nsenter://log1")
     token = secrets.token_hex(4)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     path = f"/var/log/remote/web1/{day}.log"

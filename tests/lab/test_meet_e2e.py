@@ -17,8 +17,8 @@ THIRD_PARTY = "{ urls: 'stun:meet-jit-si-turnrelay.jitsi.net:443' }"
 
 @pytest.mark.tom("TOM-MEET-01")
 def test_third_party_stun_in_config_js_is_alerted():
-    meet1 = testinfra.get_host("podman://meet1")
-    monitor = testinfra.get_host("podman://monitor1")
+    meet1 = testinfra.get_host("nsenter://meet1")
+    monitor = testinfra.get_host("nsenter://monitor1")
     series = 'tomwerk_meet_third_party_endpoints{instance="meet1",config="config_js"}'
 
     def value():

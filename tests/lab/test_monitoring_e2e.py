@@ -42,8 +42,8 @@ def has_alert(monitor, since_line: int, status: str, alertname: str, **labels) -
 
 @pytest.mark.tom("TOM-MON-01")
 def test_drift_is_alerted_and_resolved():
-    web1 = testinfra.get_host("podman://web1")
-    monitor = testinfra.get_host("podman://monitor1")
+    web1 = testinfra.get_host("nsenter://web1")
+    monitor = testinfra.get_host("nsenter://monitor1")
     compliant = 'tomwerk_tom_compliant{instance="web1",tom="TOM-SSH-01"}'
 
     def value():

@@ -29,7 +29,7 @@ def checksums(host) -> dict[str, str]:
 )
 def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
     """site.yml with bad input fails on web1, names the variable, and leaves every watched file as it was."""
-    web1 = testinfra.get_host("podman://web1")
+    web1 = testinfra.get_host("nsenter://web1")
     before = checksums(web1)
     result = ansible_playbook("playbooks/site.yml", "--limit", "web1", "-e", json.dumps(bad_vars))
     assert result.returncode != 0
@@ -43,7 +43,7 @@ def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
 def test_ansible_survives_sshd_and_firewall_reloads_over_ssh(lab, tmp_path):
     """Ansible connected over SSH as a named admin re-applies ssh_access and firewall,
     with sshd and nftables reloaded under it, and keeps talking to the host."""
-    web1 = testinfra.get_host("podman://web1")
+    web1 = testinfra.get_host("nsenter://web1")
     address = web1.check_output("hostname -I").split()[0]
     key = Path(lab.var("web1", "tomwerk_lab_dir")) / "keys" / "alice"
     inventory = tmp_path / "ssh.yml"

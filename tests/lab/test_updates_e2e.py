@@ -39,8 +39,8 @@ def pick_outdatable(host) -> tuple[str, str, str]:
 
 @pytest.mark.tom("TOM-UPD-01")
 def test_an_outdated_package_is_upgraded_by_the_scheduled_job():
-    host = testinfra.get_host(f"podman://{HOST}")
-    monitor = testinfra.get_host("podman://monitor1")
+    host = testinfra.get_host(f"nsenter://{HOST}")
+    monitor = testinfra.get_host("nsenter://monitor1")
     address = "10.231.0.12"
     package, newest, older = pick_outdatable(host)
     host.check_output(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades {package}={older}")

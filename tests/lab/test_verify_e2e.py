@@ -23,7 +23,7 @@ DROPIN = "/run/systemd/system/tomwerk-verify.service.d/test-scope.conf"
 
 @pytest.fixture(scope="module")
 def admin():
-    return testinfra.get_host(f"podman://{ADMIN}")
+    return testinfra.get_host(f"nsenter://{ADMIN}")
 
 
 def scheduled_run(admin, scope: str) -> dict:
@@ -71,7 +71,7 @@ def test_a_scheduled_run_leaves_junit_result_and_report(admin):
 @pytest.mark.tom("TOM-MON-01")
 def test_drift_on_a_server_fails_the_scheduled_run(admin):
     """Password login switched on behind Ansible's back: the next run reports TOM-SSH-01 as failed."""
-    target = testinfra.get_host(f"podman://{TARGET}")
+    target = testinfra.get_host(f"nsenter://{TARGET}")
     # The role's sshd_config includes no drop-ins; sshd takes the first value it reads.
     config, saved = "/etc/ssh/sshd_config", "/root/sshd_config.before-drift"
     target.check_output(f"cp -p {config} {saved} && sed -i '1i PasswordAuthentication yes' {config}")
