@@ -154,13 +154,13 @@ class Inventory:
         return self.templated(host, self.raw_vars(host)[name])
 
     def testinfra_spec(self, host: str) -> str:
-        """How testinfra reaches host: nsenter into lab containers (fast), else Ansible's connection."""
+        """How testinfra reaches host: nsenter into lab containers (fast), else Ansible's connection.
+
+        tests/conftest.py registers the nsenter:// backend (tomwerk/nsenter.py) for every check.
+        """
         hostvars = self.raw_vars(host)
         connection = str(hostvars.get("ansible_connection", "ssh"))
         if connection in PODMAN_CONNECTIONS:
-            from tomwerk.nsenter import register_testinfra_backend
-
-            register_testinfra_backend()
             return "nsenter://" + str(hostvars.get("ansible_host", host))
         if connection in LOCAL_CONNECTIONS:
             return "local://"
