@@ -81,7 +81,7 @@ class Tally:
 
 def main() -> int:
     tally = Tally()
-    # `timeout` signals the whole group: keep reading until Molecule is gone.
+    # A stop signal to the whole job must not cut off the summary: read on until Molecule is gone.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for raw in sys.stdin:
         sys.stdout.write(raw)
