@@ -105,10 +105,16 @@ if _testinfra_base is not None:
             else:  # as `podman exec -u USER`: that user's ids and home
                 as_user = f"HOME=~{self.user}; export HOME; {cmd}"
                 inner = [*env, "runuser", "-u", self.user, "--", "/bin/sh", "-c", as_user]
-            out = self.run_local(
-                "nsenter --target=%s --mount --uts --ipc --net --pid --wdns=/ -- " + " ".join(["%s"] * len(inner)),
-                str(container_pid(self.name)),
-                *inner,
+            argv = [
+                "nsenter", f"--target={container_pid(self.name)}",
+                "--mount", "--uts", "--ipc", "--net", "--pid", "--wdns=/", "--", *inner,
+            ]  # fmt: skip
+            # As `podman exec` without -t: no controlling terminal and no stdin. The
+            # caller's terminal (tomwerk verify runs pytest under ansible-runner's pty)
+            # belongs to a session outside the container's PID namespace; restic's sftp
+            # start-up hands that terminal to ssh and back, and the way back fails there
+            # ("bg: no such process"), so the repository never opens.
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True, check=False
             )
-            out.command = self.encode(cmd)
-            return out
+            return self.result(proc.returncode, self.encode(cmd), proc.stdout, proc.stderr)
