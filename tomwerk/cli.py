@@ -27,7 +27,15 @@ def cmd_verify(args) -> int:
     from tomwerk.verify import verify
 
     hosts = [h for h in (args.hosts or "").split(",") if h] or None
-    run = verify(args.inventory, hosts=hosts, out=args.out, suite=args.suite, pytest_args=args.pytest_args)
+    suites = args.suite or [str(ROOT / "tests" / "compliance")]
+    run = verify(args.inventory, hosts=hosts, out=args.out, suite=suites, pytest_args=args.pytest_args)
+    return run.exit_code
+
+
+def cmd_audit(args) -> int:
+    from tomwerk.audit import audit
+
+    run = audit(args.inventory, limit=args.limit, tags=args.tags, out=args.out, playbook=args.playbook)
     return run.exit_code
 
 
@@ -86,10 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--hosts", help="only these hosts, comma-separated (e.g. web1,mail1)")
     ver.add_argument("--out", default="results", help="where run directories go (default: results)")
     ver.add_argument(
-        "--suite", default=str(ROOT / "tests" / "compliance"), help="the check suite (default: %(default)s)"
+        "--suite",
+        action="append",
+        help=f"a check suite; repeat for several (default: {ROOT / 'tests' / 'compliance'})",
     )
     ver.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --  (e.g. -- -k ssh)")
     ver.set_defaults(func=cmd_verify)
+
+    aud = sub.add_parser(
+        "audit",
+        help="what a converge would change, in check mode (--check --diff); changes nothing",
+        description="Exit 0: nothing would change; 1: drift (a converge would change something); "
+        "2: the audit failed (a task failed, a host unreachable, bad input).",
+    )
+    aud.add_argument("--inventory", required=True, help="Ansible inventory to audit (file or directory)")
+    aud.add_argument("--limit", help="only these hosts or groups (Ansible pattern, e.g. web1,mail1)")
+    aud.add_argument("--tags", help="only tasks with these tags")
+    aud.add_argument("--out", default="results", help="where the audit directory goes (default: results)")
+    aud.add_argument("--playbook", default=str(ROOT / "playbooks" / "site.yml"), help="default: %(default)s")
+    aud.set_defaults(func=cmd_audit)
 
     rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown)")
     rep.add_argument(

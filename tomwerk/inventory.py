@@ -29,6 +29,8 @@ def _ensure_ansible() -> None:
     # set before Ansible reads its configuration; once per process.
     os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
     os.environ.setdefault("TOMWERK_LAB_DIR", str(ROOT / ".lab"))
+    # A source Ansible cannot parse is an error, not a warning and an empty inventory.
+    os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "true")
     try:
         from ansible.plugins.loader import init_plugin_loader
     except ImportError:  # ansible-core < 2.15 loads plugins on demand
@@ -55,9 +57,14 @@ def role_names(play: dict) -> list[str]:
     return names
 
 
+class InventoryError(Exception):
+    """The inventory cannot be used: missing, unparsable or without hosts (one line, for the user)."""
+
+
 class Inventory:
     def __init__(self, source: str | Path, playbook: Path = SITE):
         _ensure_ansible()
+        from ansible.errors import AnsibleError
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
         from ansible.vars.hostvars import HostVars
@@ -65,8 +72,16 @@ class Inventory:
 
         self.source = str(Path(source).resolve())
         self.playbook = playbook
+        if not Path(self.source).exists():
+            raise InventoryError(f"no inventory at {self.source}")
         self._loader = DataLoader()
-        self._inventory = InventoryManager(loader=self._loader, sources=[self.source])
+        try:
+            self._inventory = InventoryManager(loader=self._loader, sources=[self.source])
+        except AnsibleError as exc:
+            raise InventoryError(f"{self.source}: {str(exc).splitlines()[0]}") from exc
+        if not self._inventory.hosts:
+            # Checking nothing must never look like a pass.
+            raise InventoryError(f"{self.source}: the inventory names no hosts")
         self._variables = VariableManager(loader=self._loader, inventory=self._inventory)
         # Registers itself with the variable manager: `hostvars` in templates.
         HostVars(inventory=self._inventory, variable_manager=self._variables, loader=self._loader)

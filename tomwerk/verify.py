@@ -7,6 +7,7 @@ directory so a scheduled job keeps the history:
     OUT/20261121T153000Z/junit.xml    what pytest wrote (one test case per check and host)
     OUT/20261121T153000Z/pytest.log   the streamed output
     OUT/20261121T153000Z/result.json  the result below
+    OUT/20261121T153000Z/summary.txt  the closing lines: per host and in all, passed/failed/errors/skipped
     OUT/latest -> 20261121T153000Z    the newest complete run
 
 result.json, schema "tomwerk-verify/1" (a new field may be added within a
@@ -18,7 +19,8 @@ version; a renamed or removed one bumps it):
       "finished": "2026-11-21T15:31:12Z",
       "inventory": "/abs/path/inventories/lab",
       "hosts_filter": ["web1", "mail1"] | null,     # --hosts
-      "suite": "/abs/path/tests/compliance",
+      "suite": "/abs/path/tests/compliance",       # the first suite (kept for readers of 1.0)
+      "suites": ["/abs/path/tests/compliance", ...],  # every suite of the run (--suite, repeatable)
       "pytest_exit_code": 0 | 1,
       "tomwerk": {"version": "0.1.0" | null, "commit": "0f20b30" | null, "dirty": bool | null},
       "hosts": {                                    # every inventory host (after --hosts)
@@ -69,8 +71,8 @@ still parses: the start is then the suite's timestamp plus the durations of
 the checks before it, which ignores collection time.
 
 Exit codes: 0 every check passed (skips allowed), 1 some check failed or
-errored, 2 the run itself went wrong (bad input, collection error,
-interruption, no check ran). Only runs with exit 0 or 1 get a result.json
+errored, 2 the run itself went wrong (a missing, unparsable or empty
+inventory, collection error, interruption, no check ran). Only runs with exit 0 or 1 get a result.json
 and move `latest`. The first Ctrl-C is passed on to pytest as SIGINT, so
 checks still clean up on the hosts (test users, canary services); a second
 one kills it.
@@ -107,6 +109,7 @@ DEFAULT_SUITE = ROOT / "tests" / "compliance"
 OUTCOMES = ("pass", "fail", "error", "skipped")
 TOM_STATUSES = ("pass", "fail", "skipped")
 MESSAGE_LIMIT = 400
+FAILED_LISTED = 30  # failed checks named in the closing lines (CI shows only the log's tail)
 # pytest's exit codes that mean "the checks ran": all passed, some failed.
 PYTEST_RAN = {0, 1}
 PIDFILE_ENV = "TOMWERK_VERIFY_PIDFILE"
@@ -356,7 +359,12 @@ def journal_evidence(path: str) -> dict | None:
 
 
 def organisational_evidence(inventory, toms: Mapping, warn: Callable[[str], None] = print) -> dict:
-    """For each organisational TOM, keyed by evidence.where: the recorded value or None."""
+    """For each organisational TOM, keyed by evidence.where: the recorded value or None.
+
+    An inventory whose records are invented (the lab's) says so with
+    tomwerk_org_records_are_examples: true; the flag is kept under its own name,
+    only when set, and the report marks those records as examples.
+    """
     hosts = inventory.hosts()
     any_host = hosts[0] if hosts else None
     found: dict[str, object] = {}
@@ -376,6 +384,9 @@ def organisational_evidence(inventory, toms: Mapping, warn: Callable[[str], None
             found[where] = plain(inventory.var(any_host, where))
         except Exception as exc:  # any templating error: say so, record nothing
             warn(f"tomwerk verify: {tom.id}: cannot template {where}: {exc}")
+    examples = "tomwerk_org_records_are_examples"  # tomwerk/report.py: EXAMPLES_FLAG
+    if any_host is not None and examples in inventory.raw_vars(any_host):
+        found[examples] = inventory.var(any_host, examples) is True
     return found
 
 
@@ -424,28 +435,30 @@ def verify(
     *,
     hosts: list[str] | None = None,
     out: str | Path = "results",
-    suite: str | Path = DEFAULT_SUITE,
+    suite: str | Path | Iterable[str | Path] = DEFAULT_SUITE,
     pytest_args: Iterable[str] = (),
     on_line: Callable[[str], None] = echo,
 ) -> VerifyRun:
-    """Run the suite against the inventory; write the run directory. See the module docstring."""
-    from tomwerk.inventory import Inventory  # Ansible: loaded only when a run starts
+    """Run the suites against the inventory; write the run directory. See the module docstring."""
+    from tomwerk.inventory import Inventory, InventoryError  # Ansible: loaded only when a run starts
 
     started = now_utc()
     inventory_path = Path(inventory).resolve()
-    suite_path = Path(suite).resolve()
-    if not inventory_path.exists():
-        on_line(f"tomwerk verify: no inventory at {inventory_path}")
-        return VerifyRun(2)
-    if not suite_path.exists():
-        on_line(f"tomwerk verify: no check suite at {suite_path}")
-        return VerifyRun(2)
+    suite_paths = [Path(s).resolve() for s in ([suite] if isinstance(suite, str | Path) else suite)]
+    for suite_path in suite_paths:
+        if not suite_path.exists():
+            on_line(f"tomwerk verify: no check suite at {suite_path}")
+            return VerifyRun(2)
     try:
         inv = Inventory(inventory_path)
         roles_by_host = inv.roles_by_host
         toms = catalogue.load()
+    except InventoryError as exc:
+        on_line(f"tomwerk verify: {exc}")
+        return VerifyRun(2)
     except Exception as exc:  # Ansible raises many kinds; all mean "cannot start"
-        on_line(f"tomwerk verify: cannot read the inventory or catalogue: {exc}")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        on_line(f"tomwerk verify: cannot read the inventory or catalogue: {first}")
         return VerifyRun(2)
     if hosts:
         unknown = [h for h in hosts if h not in roles_by_host]
@@ -457,7 +470,7 @@ def verify(
     run_dir = _new_run_dir(Path(out).resolve(), started)
     junit = run_dir / "junit.xml"
     args = [
-        "-m", "pytest", str(suite_path),
+        "-m", "pytest", *map(str, suite_paths),
         "--inventory", str(inventory_path),
         *(["--hosts", ",".join(hosts)] if hosts else []),
         "--junitxml", str(junit),
@@ -476,7 +489,7 @@ def verify(
             on_line(progress_line(raw))
 
         # In the repo: its pytest settings apply and node ids are relative to it.
-        cwd = ROOT if suite_path.is_relative_to(ROOT) else suite_path.parent
+        cwd = ROOT if all(p.is_relative_to(ROOT) for p in suite_paths) else suite_paths[0].parent
         rc = _run_pytest(args, cwd, show)
     finished = now_utc()
 
@@ -494,7 +507,7 @@ def verify(
         started=started,
         finished=finished,
         hosts_filter=hosts,
-        suite=suite_path,
+        suite=suite_paths,
         pytest_exit_code=rc,
         warn=on_line,
     )
@@ -506,10 +519,11 @@ def verify(
     (run_dir / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _point_latest(run_dir)
     failed = counts["fail"] + counts["error"]
-    on_line(
-        f"tomwerk verify: {counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
-        f"{counts['skipped']} skipped; {run_dir / 'result.json'}"
-    )
+    lines = summary_lines(result)
+    (run_dir / "summary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for line in lines:
+        on_line(line)
+    on_line(f"tomwerk verify: {run_dir / 'result.json'}")
     return VerifyRun(1 if failed or rc == 1 else 0, run_dir, result)
 
 
@@ -522,19 +536,21 @@ def build_result(
     started: dt.datetime,
     finished: dt.datetime,
     hosts_filter: list[str] | None = None,
-    suite: Path = DEFAULT_SUITE,
+    suite: Path | Iterable[Path] = DEFAULT_SUITE,
     pytest_exit_code: int = 0,
     warn: Callable[[str], None] = echo,
 ) -> dict:
     """result.json's content from a JUnit file and the inventory it ran against."""
     host_results, unassigned = aggregate(parse_junit(junit), roles_by_host, toms)
+    suites = [str(suite)] if isinstance(suite, str | Path) else [str(s) for s in suite]
     return {
         "schema": SCHEMA,
         "started": utc_iso(started),
         "finished": utc_iso(finished),
         "inventory": inventory.source,
         "hosts_filter": list(hosts_filter) if hosts_filter else None,
-        "suite": str(suite),
+        "suite": suites[0],
+        "suites": suites,
         "pytest_exit_code": pytest_exit_code,
         "tomwerk": tomwerk_version(),
         "hosts": host_results,
@@ -542,6 +558,38 @@ def build_result(
         "organisational": organisational_evidence(inventory, toms, warn=warn),
         "summary": summarise(host_results, unassigned),
     }
+
+
+def _counts(outcomes: Iterable[str]) -> str:
+    found = Counter(outcomes)
+    return f"{found['pass']} passed, {found['fail']} failed, {found['error']} errors, {found['skipped']} skipped"
+
+
+def summary_lines(result: Mapping) -> list[str]:
+    """The run's closing lines: one per host, then the total (what the demo and CI both end with)."""
+    lines = []
+    per_host: dict[str, dict[str, str]] = {}
+    for name, host in result["hosts"].items():
+        outcomes = per_host.setdefault(name, {})
+        outcomes.update((c["id"], c["outcome"]) for data in host["toms"].values() for c in data["checks"])
+    for check in result.get("unassigned_checks", []):  # e.g. the lab's safety tests
+        per_host.setdefault(check.get("host") or "", {})[check["id"]] = check["outcome"]
+    # Checks that span hosts (the lab's end-to-end tests) carry no host name.
+    names = {name: name or "across hosts" for name in per_host}
+    width = max(map(len, names.values()), default=0)
+    for name, outcomes in per_host.items():
+        lines.append(f"tomwerk verify:   {names[name]:<{width}}  {_counts(outcomes.values())}")
+    failed = [
+        (tom, c) for host in result["hosts"].values() for tom, data in host["toms"].items() for c in data["checks"]
+    ]
+    seen: set[str] = set()
+    for tom, check in failed:
+        if check["outcome"] in ("fail", "error") and check["id"] not in seen and len(seen) < FAILED_LISTED:
+            seen.add(check["id"])
+            lines.append(f"tomwerk verify:   {check['outcome'].upper()} {tom} {check['id']}: {check['message'][:200]}")
+    total = result["summary"]["checks"]
+    lines.append(f"tomwerk verify: {_counts(Counter(total).elements())} (all hosts)")
+    return lines
 
 
 def _new_run_dir(out: Path, started: dt.datetime) -> Path:

@@ -228,7 +228,47 @@ def test_ctrl_c_stops_pytest_gently(suite, local_inventory, tmp_path, monkeypatc
 def test_cli_passes_extra_pytest_arguments():
     args = cli.build_parser().parse_args(["verify", "--inventory", "inv", "--hosts", "web1", "--", "-k", "ssh", "-x"])
     assert (args.inventory, args.hosts, args.pytest_args) == ("inv", "web1", ["-k", "ssh", "-x"])
-    assert args.out == "results" and Path(args.suite) == ROOT / "tests" / "compliance"
+    assert args.out == "results" and args.suite is None  # cmd_verify then runs tests/compliance
+    two = cli.build_parser().parse_args(["verify", "--inventory", "i", "--suite", "a", "--suite", "b"])
+    assert two.suite == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.yml", "", "names no hosts"),
+        ("hosts.yml", "all:\n  hosts:\n    web1: [\n", "failed to parse"),
+        ("hosts.ini", "this is not: [an inventory\n", "failed to parse"),
+        ("missing", None, "no inventory at"),
+    ],
+)
+def test_an_inventory_that_names_no_host_is_refused(tmp_path, capsys, name, content, reason):
+    """A run that would check nothing is refused with exit 2 and one line, before pytest starts."""
+    source = tmp_path / name
+    if content is not None:
+        source.write_text(content)
+    rc = cli.main(["verify", "--inventory", str(source), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 2
+    assert len(out) == 1 and out[0].startswith("tomwerk verify: ") and reason in out[0], out
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_summary_has_a_line_per_host_and_the_total():
+    check = {"id": "t::a[web1]", "outcome": "pass"}
+    result = {
+        "hosts": {
+            "web1": {"toms": {"TOM-A": {"checks": [check, {"id": "t::b[web1]", "outcome": "fail", "message": "m"}]}}},
+            "": {"toms": {"TOM-B": {"checks": [{"id": "lab::e2e", "outcome": "skipped"}]}}},
+        },
+        "summary": {"checks": {"pass": 1, "fail": 1, "error": 0, "skipped": 1}},
+    }
+    assert verify.summary_lines(result) == [
+        "tomwerk verify:   web1          1 passed, 1 failed, 0 errors, 0 skipped",
+        "tomwerk verify:   across hosts  0 passed, 0 failed, 0 errors, 1 skipped",
+        "tomwerk verify:   FAIL TOM-A t::b[web1]: m",
+        "tomwerk verify: 1 passed, 1 failed, 0 errors, 1 skipped (all hosts)",
+    ]
 
 
 # ----------------------------------------------------------------- JUnit parsing
