@@ -1,5 +1,6 @@
-"""TOM-LOG-03 in the lab: with rsyslog stopped on log1, 10,000 lines are written on web1;
-once log1 is back, every one of them arrives, anonymised, none lost."""
+"""TOM-LOG-03 in the lab: with log1's rsyslog and its socket stopped (the RELP port
+closed), 10,000 lines are written on web1; once log1 is back, every one of them
+arrives, anonymised, once, none lost."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 import testinfra
 
 LINES = 10_000
+LOG_SERVER = "log1.lab.tomwerk.test"
+RELP_PORT = 6514
 
 
 def wait_for(check, timeout: float, step: float = 1.0):
@@ -31,8 +34,18 @@ def test_an_outage_of_the_log_server_loses_nothing():
     token = secrets.token_hex(4)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     path = f"/var/log/remote/web1/{day}.log"
-    log1.check_output("systemctl stop rsyslog.service")
+    # rsyslog.service alone comes straight back: syslog.socket starts it again at
+    # the next journal message. Both go down, and the RELP port must be closed.
+    log1.check_output("systemctl stop syslog.socket rsyslog.service")
     try:
+        assert log1.check_output("systemctl is-active rsyslog.service syslog.socket || true").split() == [
+            "inactive",
+            "inactive",
+        ]
+        time.sleep(3)  # long enough for socket activation to have brought it back
+        probe = web1.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{LOG_SERVER}/{RELP_PORT}'")
+        assert probe.rc != 0, f"port {RELP_PORT} on log1 still accepts connections during the outage"
+        assert log1.check_output(f"ss -Htln 'sport = :{RELP_PORT}'") == "", "log1 still listens on the RELP port"
         # each line with an address of its own: 192.0.<n/256>.<n%256>
         awk = f'{{print "outage {token} " $1 " from 192.0." int($1/256)%256 "." $1%256}}'
         web1.check_output(f"sh -c {shlex.quote(f'seq {LINES} | awk {shlex.quote(awk)} | logger -t tomwerk-e2e')}")
@@ -43,7 +56,7 @@ def test_an_outage_of_the_log_server_loses_nothing():
         )
         assert written, "web1 did not write all lines itself"
     finally:
-        log1.check_output("systemctl start rsyslog.service")
+        log1.check_output("systemctl start syslog.socket rsyslog.service")
 
     def arrived() -> set[int]:
         out = log1.run(f"grep -h 'outage {token} ' {path}").stdout
@@ -53,4 +66,28 @@ def test_an_outage_of_the_log_server_loses_nothing():
     seen = arrived()
     assert got, f"{LINES - len(seen)} of {LINES} lines did not arrive on log1"
     assert seen == set(range(1, LINES + 1))
+    total = int(log1.check_output(f"grep -c 'outage {token} ' {path}"))
+    assert total == LINES, f"{total - LINES} lines arrived twice"
     assert log1.run(f"grep -c 'outage {token} .*192\\.0\\.' {path}").stdout.strip() == "0"
+
+
+@pytest.mark.tom("TOM-LOG-03")
+def test_a_restart_does_not_hang_while_the_log_server_is_silent(evidence):
+    """rsyslog restarts in seconds while the log server drops packets mid-session (no 90 s stop hang)."""
+    web1 = testinfra.get_host("nsenter://web1")
+    log1 = testinfra.get_host("nsenter://log1")
+    web1.check_output("logger -t tomwerk-e2e session-up")  # an established RELP session
+    time.sleep(2)
+    log1.check_output(f"nft insert rule inet tomwerk input tcp dport {RELP_PORT} drop comment '\"tomwerk-e2e-silent\"'")
+    try:
+        web1.check_output("logger -t tomwerk-e2e waits-for-an-ack")
+        time.sleep(2)
+        started = time.monotonic()
+        web1.check_output("systemctl restart rsyslog.service")
+        took = time.monotonic() - started
+    finally:
+        handles = log1.check_output("nft -a list chain inet tomwerk input | grep tomwerk-e2e-silent || true")
+        for handle in re.findall(r"# handle (\d+)", handles):
+            log1.check_output(f"nft delete rule inet tomwerk input handle {handle}")
+    evidence("restart seconds", round(took, 1))
+    assert took < 30, f"restarting rsyslog took {took:.0f} s while the log server was silent"
