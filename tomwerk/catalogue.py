@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -31,6 +32,13 @@ class Tom:
     metrics: list = field(default_factory=list)
     alerts: list = field(default_factory=list)
     evidence: dict | None = None
+    # What to do when a technical TOM does not hold on a host ({de, en}); {host} and
+    # {inventory} are filled in by the report.
+    remedy: dict | None = None
+    # Role -> {de, en}: why the TOM does not apply on a host that carries this role
+    # but none of the TOM's checks (e.g. the lab's ACME server issues, it holds no
+    # certificate). The report shows the reason instead of "not checked".
+    not_applicable: dict = field(default_factory=dict)
 
     @property
     def technical(self) -> bool:
@@ -41,10 +49,23 @@ class CatalogueError(ValueError):
     pass
 
 
-def load(path: Path = CATALOGUE) -> dict[str, Tom]:
+class Catalogue(dict[str, Tom]):
+    """The TOMs by id, plus what identifies this edition of the catalogue in a report."""
+
+    def __init__(self, *args, version: str = "", sha256: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version = version  # toms.yml's `version:`, bumped by hand when the measures change
+        self.sha256 = sha256  # of the file itself: tells editions apart even if a bump was forgotten
+
+
+def load(path: Path = CATALOGUE) -> Catalogue:
     """Load and structurally validate the catalogue; ids in file order."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    toms: dict[str, Tom] = {}
+    raw_bytes = path.read_bytes()
+    data = yaml.safe_load(raw_bytes.decode("utf-8"))
+    version = data.get("version")
+    if not isinstance(version, str) or not version.strip():
+        raise CatalogueError(f"{path}: needs a top-level `version:` string")
+    toms = Catalogue(version=version, sha256=hashlib.sha256(raw_bytes).hexdigest())
     for raw in data["toms"]:
         tom = Tom(**raw)
         problems = _problems(tom)
@@ -74,6 +95,15 @@ def _problems(tom: Tom) -> list[str]:
             problems.append("a source needs seed, section and basis")
     if tom.kind == "organisational" and not tom.evidence:
         problems.append("organisational TOM without evidence record")
+    if tom.remedy is not None and not (
+        isinstance(tom.remedy, dict) and all(isinstance(tom.remedy.get(lang), str) for lang in ("de", "en"))
+    ):
+        problems.append("remedy needs de and en text")
+    for role, reason in (tom.not_applicable or {}).items():
+        if role not in tom.roles:
+            problems.append(f"not_applicable names {role}, which is not one of its roles")
+        if not (isinstance(reason, dict) and all(isinstance(reason.get(lang), str) for lang in ("de", "en"))):
+            problems.append(f"not_applicable.{role} needs de and en text")
     return problems
 
 

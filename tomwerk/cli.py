@@ -114,12 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--playbook", default=str(ROOT / "playbooks" / "site.yml"), help="default: %(default)s")
     aud.set_defaults(func=cmd_audit)
 
-    rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown)")
+    rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown, PDF)")
     rep.add_argument(
         "--result", default="results/latest/result.json", help="result.json of a run (default: %(default)s)"
     )
     rep.add_argument("--lang", choices=["de", "en"], default="de", help="report language (default: de)")
-    rep.add_argument("--format", default="html,md", help="comma-separated: html, md (default: %(default)s)")
+    rep.add_argument(
+        "--format",
+        default="html,md",
+        help="comma-separated: html, md, pdf, png (pdf and png print the HTML with headless Chromium; "
+        "png is the first screen) (default: %(default)s)",
+    )
     rep.add_argument("--out", help="output directory (default: the result's directory)")
     rep.add_argument("--name", help="file name without extension (default: report.<lang>)")
     rep.set_defaults(func=cmd_report)

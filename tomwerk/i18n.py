@@ -87,6 +87,7 @@ TEXT: dict[str, dict[str, str]] = {
         "planned_note": "Geplant: Diese Maßnahme ist noch nicht durch Rollen und Prüfungen abgedeckt.",
         "host_not_checked": "Auf diesem Host trägt eine umsetzende Rolle, aber in diesem Lauf lief keine Prüfung.",
         "no_hosts_note": "Kein geprüfter Host trägt eine der umsetzenden Rollen.",
+        "not_applicable_on": "Nicht anwendbar auf",
         "skipped_reason": "übersprungen: {reason}",
         "evidence_how": "Wie der Nachweis geführt wird",
         "evidence_where": "Fundstelle",
@@ -95,11 +96,55 @@ TEXT: dict[str, dict[str, str]] = {
         "no_record_text": "Unter {where} ist nichts eingetragen.",
         "empty_record_text": "{where} ist gesetzt, aber leer.",
         "journal_pending": (
-            "Das Zugriffsjournal lag diesem Lauf nicht vor: es liegt auf dem Admin-Host"
-            " und wird vom geplanten Lauf dort ausgewertet."
+            "Das Zugriffsjournal lag diesem Lauf nicht vor. Es liegt nur auf dem Admin-Host: Dort wertet es"
+            " der geplante Lauf aus (sein Bericht zeigt Zustand und Meldefristen), und die Überwachung prüft es"
+            " laufend (Metrik tomwerk_access_journal_intact)."
         ),
         "unknown_tom": "Nicht im Katalog",
         "unassigned": "Prüfungen ohne TOM-Zuordnung",
+        "on_host": "auf",
+        "expected": "Erwartet",
+        "found": "Vorgefunden",
+        "what_to_do": "Was zu tun ist",
+        "check_text": "Prüfung (Beschreibung aus der Prüfsuite, englisch)",
+        "found_nothing": "Die Prüfung konnte keinen Wert erfassen; woran es lag, steht in der technischen Meldung.",
+        "raw_message": "Technische Meldung der Prüfung (unverändert, auch in result.json)",
+        "error_hint": (
+            "Die Prüfung ist mit einem Fehler abgebrochen: Die Maßnahme ist damit nicht nachgewiesen, aber nicht"
+            " unbedingt verletzt. Zuerst die Prüfung für diesen Host wiederholen:"
+            " `tomwerk verify --inventory {inventory} --hosts {host}`."
+        ),
+        "remedy_missing": "Der Katalog nennt für diese Maßnahme noch keine Abhilfe.",
+        "inventory_placeholder": "<Inventar>",
+        "failures_note": (
+            "Je Maßnahme und Host: was die Zusage verlangt, was die Prüfungen vorfanden und was zu tun ist."
+        ),
+        "org_overview": "Organisatorische TOMs",
+        "headline_org_elsewhere": "Nur auf dem Admin-Host auswertbar und daher nicht in diesem Lauf: {ids}.",
+        "headline_org_examples": (
+            "Die organisatorischen Nachweise sind als Beispiele gekennzeichnet: Sie zeigen die Form,"
+            " belegen aber keinen echten Betrieb."
+        ),
+        "fig_org_elsewhere": "nur auf dem Admin-Host auswertbar",
+        "example_badge": "Beispiel",
+        "example_note": "Beispieleintrag: Das Inventar kennzeichnet seine Nachweise als Beispiele ({flag}).",
+        "yes": "ja",
+        "no": "nein",
+        "journal_intact": "Hash-Kette unversehrt",
+        "journal_problem": "Befund",
+        "journal_entries": "Einträge",
+        "journal_accesses": "Zugriffe",
+        "journal_open": "Meldung an den Kunden offen",
+        "journal_overdue": "Meldung überfällig",
+        "journal_window": "Meldefrist",
+        "journal_hours": "{hours} Stunden",
+        "meta_catalogue": "TOM-Katalog",
+        "meta_catalogue_value": "Version {version}",
+        "meta_catalogue_sha": "(toms.yml, SHA-256 {sha256})",
+        "meta_result_sha": "SHA-256 der Ergebnisdatei",
+        "footer_made": "erstellt {time}",
+        "footer_catalogue": "Katalog {version}",
+        "footer_result": "SHA-256 der Ergebnisdatei (result.json): {sha256}",
     },
     "en": {
         "title": "TOM evidence report",
@@ -177,6 +222,7 @@ TEXT: dict[str, dict[str, str]] = {
         "planned_note": "Planned: this measure is not yet covered by roles and checks.",
         "host_not_checked": "This host carries an enforcing role, but no check ran here in this run.",
         "no_hosts_note": "No checked host carries one of the enforcing roles.",
+        "not_applicable_on": "Does not apply on",
         "skipped_reason": "skipped: {reason}",
         "evidence_how": "How the evidence is kept",
         "evidence_where": "Kept in",
@@ -185,11 +231,51 @@ TEXT: dict[str, dict[str, str]] = {
         "no_record_text": "Nothing is recorded in {where}.",
         "empty_record_text": "{where} is set, but empty.",
         "journal_pending": (
-            "The access journal was not available to this run: it lives on the admin host"
-            " and is evaluated by the scheduled run there."
+            "The access journal was not available to this run. It lives on the admin host only: the scheduled"
+            " run there evaluates it (its report shows the state and the notice periods), and monitoring checks it"
+            " continuously (metric tomwerk_access_journal_intact)."
         ),
         "unknown_tom": "Not in the catalogue",
         "unassigned": "Checks without a TOM",
+        "on_host": "on",
+        "expected": "Expected",
+        "found": "Found",
+        "what_to_do": "What to do",
+        "check_text": "Check",
+        "found_nothing": "The check could not record a value; the technical message says why.",
+        "raw_message": "Technical message of the check (verbatim, also in result.json)",
+        "error_hint": (
+            "The check stopped with an error: the measure is therefore not proven, but not necessarily broken."
+            " First run the check again for this host: `tomwerk verify --inventory {inventory} --hosts {host}`."
+        ),
+        "remedy_missing": "The catalogue names no remedy for this measure yet.",
+        "inventory_placeholder": "<inventory>",
+        "failures_note": "Per measure and host: what the promise requires, what the checks found and what to do.",
+        "org_overview": "Organisational TOMs",
+        "headline_org_elsewhere": "Readable only on the admin host, and so not in this run: {ids}.",
+        "headline_org_examples": (
+            "The organisational records are marked as examples: they show the form but prove no real operation."
+        ),
+        "fig_org_elsewhere": "readable only on the admin host",
+        "example_badge": "example",
+        "example_note": "Example record: the inventory marks its records as examples ({flag}).",
+        "yes": "yes",
+        "no": "no",
+        "journal_intact": "Hash chain intact",
+        "journal_problem": "Finding",
+        "journal_entries": "Entries",
+        "journal_accesses": "Accesses",
+        "journal_open": "Customer not yet told",
+        "journal_overdue": "Customer told too late",
+        "journal_window": "Notice period",
+        "journal_hours": "{hours} hours",
+        "meta_catalogue": "TOM catalogue",
+        "meta_catalogue_value": "version {version}",
+        "meta_catalogue_sha": "(toms.yml, SHA-256 {sha256})",
+        "meta_result_sha": "SHA-256 of the result file",
+        "footer_made": "made {time}",
+        "footer_catalogue": "catalogue {version}",
+        "footer_result": "SHA-256 of the result file (result.json): {sha256}",
     },
 }
 
@@ -209,6 +295,7 @@ STATUS: dict[str, dict[str, str]] = {
         "recorded": "✔ Nachweis hinterlegt",
         "no_record": "✘ kein Nachweis",
         "empty": DASH + " leer eingetragen",
+        "elsewhere": "? auf dem Admin-Host",
     },
     "en": {
         "pass": "✔ holds",
@@ -221,6 +308,7 @@ STATUS: dict[str, dict[str, str]] = {
         "recorded": "✔ recorded",
         "no_record": "✘ no record",
         "empty": DASH + " recorded empty",
+        "elsewhere": "? on the admin host",
     },
 }
 

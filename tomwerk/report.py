@@ -2,38 +2,64 @@
 
 Reads a result.json of `tomwerk verify` (schema tomwerk-verify/1) and the
 TOM catalogue, and writes the report as one self-contained HTML file (inline
-CSS, nothing loaded from elsewhere, A4 print styles) and/or Markdown with the
-same content. German by default; all fixed text is in tomwerk/i18n.py, TOM
-titles and statements come from the catalogue.
+CSS, nothing loaded from elsewhere, A4 print styles), Markdown with the same
+content, and a PDF or a PNG of the first screen printed from that HTML by
+headless Chromium (Debian's /usr/bin/chromium). German by default; all fixed
+text is in tomwerk/i18n.py, TOM titles, statements and remedies come from the
+catalogue.
 
 Both templates render one view (`build_view`), so HTML and Markdown cannot
 drift apart. Values observed on hosts are data, not markup: the HTML
-template autoescapes, the Markdown filter escapes.
+template autoescapes, the Markdown filter escapes. A failed check reads in
+the report's language (TOM, host, expected, found, what to do); pytest's own
+message stays behind a fold and in result.json. Every report names the time
+it was made, the catalogue version and the SHA-256 of its result.json, so a
+printed copy can be matched to the run it shows.
 
-The sample in docs/ is made from the unit-test fixture:
+The sample in docs/ is made from the demo's result (`make demo`), in English:
 
-    tomwerk report --result tests/unit/fixtures/report/result.json --lang en --format md,html \\
-        --out docs --name sample-report
-    chromium --headless ... --window-size=1200,1400 --screenshot=docs/sample-report.png file://$PWD/docs/sample-report.html
-    rm docs/sample-report.html
+    make sample-report                      # from results/latest/result.json
+    make sample-report RESULT=path/to/result.json
+
+which runs `tomwerk report --result RESULT --lang en --format md,png,pdf --out docs --name sample-report`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import markupsafe
 import yaml
 
 from tomwerk import ROOT, catalogue, i18n
 
 SCHEMA_PREFIX = "tomwerk-verify/1"
 FORMATS = {"html": "report.html.j2", "md": "report.md.j2"}
+# Printed from the HTML by Chromium: the whole report, or its first screen (the README's sample).
+PRINTED = ("pdf", "png")
+ALL_FORMATS = (*FORMATS, *PRINTED)
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, as root, without network or a desktop session: nothing may phone home or wait for one.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
+# Generous: the lab may keep both cores busy while a report is printed.
+CHROMIUM_TIMEOUT = 240
+SCREEN = (1200, 1400)
+# Set in an inventory whose organisational records are invented (the lab's); verify records it
+# next to the records (tomwerk/verify.py, organisational_evidence) and the report marks them.
+EXAMPLES_FLAG = "tomwerk_org_records_are_examples"
 SEEDS = ROOT / "docs" / "seeds.yml"
 # Observed phrases (output lines) read as one line up to this length, else one per line.
 INLINE_LIMIT = 90
@@ -47,17 +73,23 @@ class ReportError(Exception):
 
 
 def load_result(path: str | Path) -> dict:
+    return read_result(path)[0]
+
+
+def read_result(path: str | Path) -> tuple[dict, str]:
+    """The result and the SHA-256 of the very bytes it was parsed from."""
     path = Path(path)
     if not path.exists():
         raise ReportError(f"no result at {path}; run `tomwerk verify` first")
+    data = path.read_bytes()
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = json.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise ReportError(f"{path} is not JSON: {exc}") from exc
     schema = str(result.get("schema", ""))
     if schema != SCHEMA_PREFIX and not schema.startswith(SCHEMA_PREFIX + "."):
         raise ReportError(f"{path}: schema {schema!r} is not {SCHEMA_PREFIX}")
-    return result
+    return result, hashlib.sha256(data).hexdigest()
 
 
 def seed_publishers(path: Path = SEEDS) -> dict[str, str]:
@@ -82,7 +114,19 @@ def cell_status(tom, host: Mapping) -> str:
     data = host["toms"].get(tom.id)
     if data:
         return data["status"]
-    return "not_checked" if set(tom.roles) & set(host.get("roles", [])) else "na"
+    carried = set(tom.roles) & set(host.get("roles", []))
+    if carried and not carried <= set(tom.not_applicable or {}):
+        return "not_checked"
+    return "na"
+
+
+def not_applicable_reason(tom, host: Mapping, lang: str) -> str:
+    """Why a TOM whose role a host carries does not apply there (the catalogue's words), or ""."""
+    if host["toms"].get(tom.id):
+        return ""
+    carried = [r for r in tom.roles if r in host.get("roles", [])]
+    reasons = [(tom.not_applicable or {}).get(r, {}).get(lang, "") for r in carried]
+    return " ".join(r for r in reasons if r)
 
 
 def overall_status(statuses: Iterable[str]) -> str:
@@ -156,6 +200,31 @@ def flat(node: dict) -> str:
     return i18n.DASH
 
 
+def code_segments(text: str) -> list[dict]:
+    """Text with `inline code` as segments, so both templates can show commands as code."""
+    return [{"code": bool(n % 2), "text": part} for n, part in enumerate(text.split("`")) if part]
+
+
+def inventory_argument(inventory: str | None, placeholder: str) -> str:
+    """The inventory as `ansible-playbook -i` takes it on the controller.
+
+    Inside this checkout it is named relative to it (the commands run from here). A
+    path elsewhere may be the admin host's snapshot, which is no inventory to
+    provision from: the report then leaves a placeholder rather than a wrong path.
+    """
+    if not inventory:
+        return placeholder
+    try:
+        return str(Path(inventory).resolve().relative_to(ROOT.resolve()))
+    except ValueError:
+        return placeholder
+
+
+def fill(text: str, host: str, inventory: str) -> str:
+    # Only these two names: commands in the text may carry braces of their own.
+    return text.replace("{host}", host).replace("{inventory}", inventory)
+
+
 def heading_anchor(text: str) -> str:
     """The anchor GitHub and most Markdown renderers give a heading."""
     return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
@@ -170,6 +239,7 @@ class _Words:
     status: Mapping[str, str]
     outcome: Mapping[str, str]
     publishers: Mapping[str, str]
+    inventory: str  # as the remedies' commands name it
 
     def sources(self, tom) -> list[dict]:
         return [
@@ -191,11 +261,13 @@ def build_view(
     *,
     generated_at: dt.datetime | None = None,
     result_path: str | Path | None = None,
+    result_sha256: str | None = None,
 ) -> dict:
     """Everything the templates show, computed once."""
     toms = catalogue.load() if toms is None else toms
     t = i18n.texts(lang)
-    words = _Words(lang, t, i18n.STATUS[lang], i18n.OUTCOME[lang], seed_publishers())
+    inventory = inventory_argument(result.get("inventory"), t["inventory_placeholder"])
+    words = _Words(lang, t, i18n.STATUS[lang], i18n.OUTCOME[lang], seed_publishers(), inventory)
     hosts: Mapping[str, dict] = result["hosts"]
 
     # TOM ids with results that the catalogue does not know still get shown.
@@ -217,6 +289,7 @@ def build_view(
     held, failing = sum(s == "pass" for s in overall.values()), sum(s == "fail" for s in overall.values())
     covered = len(technical) - len(planned_ids)
     recorded = sum(o["status"] == "recorded" for o in organisational)
+    elsewhere = [o["id"] for o in organisational if o["status"] == "elsewhere"]
     checks = _check_counts(result)
     applies_everywhere = all(c["status"] != "na" for row in tech["matrix"] for c in row["cells"])
     headline = [
@@ -228,6 +301,10 @@ def build_view(
         headline.append(t["headline_planned"].format(planned=len(planned_ids)))
     if organisational:
         headline.append(t["headline_org"].format(recorded=recorded, total=len(organisational)))
+    if elsewhere:
+        headline.append(t["headline_org_elsewhere"].format(ids=", ".join(elsewhere)))
+    if any(o["example"] for o in organisational):
+        headline.append(t["headline_org_examples"])
     figure_groups = [
         (
             t["fig_group_technical"],
@@ -245,7 +322,8 @@ def build_view(
             [
                 ("org_total", "fig_org_total", len(organisational), 0, ""),
                 ("org_recorded", "fig_org_recorded", recorded, 1, "recorded"),
-                ("org_missing", "fig_org_missing", len(organisational) - recorded, 1, "no_record"),
+                ("org_elsewhere", "fig_org_elsewhere", len(elsewhere), 1, "elsewhere"),
+                ("org_missing", "fig_org_missing", len(organisational) - recorded - len(elsewhere), 1, "no_record"),
             ],
         ),
         (
@@ -258,9 +336,26 @@ def build_view(
         ),
     ]
 
+    generated = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime(i18n.TIME_FORMAT[lang])
+    version = getattr(toms, "version", "") or t["unknown"]
+    stamp = {
+        "generated": generated,
+        "catalogue_version": version,
+        "catalogue_sha256": getattr(toms, "sha256", ""),
+        "result_sha256": result_sha256 or "",
+    }
     return {
         "lang": lang,
         "t": t,
+        "stamp": stamp,
+        "example_note": t["example_note"].format(flag=EXAMPLES_FLAG),
+        # Header and footer of every printed page (CSS margin boxes), and the cover line.
+        "footer": [
+            " · ".join(
+                [t["title"], t["footer_made"].format(time=generated), t["footer_catalogue"].format(version=version)]
+            ),
+            t["footer_result"].format(sha256=result_sha256) if result_sha256 else "",
+        ],
         "status_words": words.status,
         "outcome_words": words.outcome,
         "headline": headline,
@@ -284,10 +379,12 @@ def build_view(
             {**c, "outcome_label": words.outcome[c["outcome"]], "observed": observed_items(c.get("observed") or {})}
             for c in result.get("unassigned_checks") or []
         ],
-        "meta": _meta(result, t, lang, generated_at, result_path),
+        "meta": _meta(result, t, lang, generated, result_path, stamp),
         "cover": [
             (t["meta_inventory"], result.get("inventory", "")),
             (t["meta_started"], fmt_time(result.get("started"), lang)),
+            (t["meta_generated"], generated),
+            (t["meta_catalogue"], t["meta_catalogue_value"].format(version=version)),
         ],
     }
 
@@ -297,6 +394,7 @@ def _technical(technical: list, planned_ids: set[str], hosts: Mapping[str, dict]
     t, lang = words.t, words.lang
     entries, matrix, failures, unproven = [], [], [], []
     overall: dict[str, str] = {}
+    failed_on: dict[tuple[str, str], dict] = {}  # (TOM, host): what the auditor reads about it
     for tom in technical:
         title = tom.title.get(lang) or tom.title.get("en", "")
         entry = {
@@ -309,6 +407,7 @@ def _technical(technical: list, planned_ids: set[str], hosts: Mapping[str, dict]
             "planned": tom.id in planned_ids,
             "note": "",
             "hosts": [],
+            "exempt": [],
         }
         entries.append(entry)
         if entry["planned"]:
@@ -319,6 +418,9 @@ def _technical(technical: list, planned_ids: set[str], hosts: Mapping[str, dict]
             status = cell_status(tom, host)
             cells.append({"host": name, "status": status, "label": words.status[status]})
             if status == "na":
+                reason = not_applicable_reason(tom, host, lang)
+                if reason:
+                    entry["exempt"].append({"host": name, "reason": reason})
                 continue
             recorded_checks = host["toms"].get(tom.id, {}).get("checks", [])
             checks = [
@@ -345,7 +447,10 @@ def _technical(technical: list, planned_ids: set[str], hosts: Mapping[str, dict]
             for check in checks:
                 row = {"tom": tom.id, "title": title, "host": name, **check}
                 if check["outcome"] in ("fail", "error"):
-                    failures.append(row)
+                    if (tom.id, name) not in failed_on:
+                        failed_on[tom.id, name] = _failure(tom, title, entry, name, words)
+                        failures.append(failed_on[tom.id, name])
+                    failed_on[tom.id, name]["checks"].append(_failed_check(check, name, words))
                 elif check["outcome"] == "skipped":
                     unproven.append({**row, "status": "skipped", "reason": check["message"]})
             if status == "not_checked":
@@ -362,22 +467,47 @@ def _technical(technical: list, planned_ids: set[str], hosts: Mapping[str, dict]
     return {"entries": entries, "matrix": matrix, "failures": failures, "unproven": unproven, "overall": overall}
 
 
+def _failure(tom, title: str, entry: Mapping, host: str, words: _Words) -> dict:
+    """A TOM that does not hold on a host, in plain words: expected, found (per check), what to do."""
+    remedy = (tom.remedy or {}).get(words.lang, "")
+    return {
+        "tom": tom.id,
+        "title": title,
+        "anchor": entry["anchor"],
+        "host": host,
+        "expected": entry["statement"],
+        "remedy": code_segments(fill(remedy, host, words.inventory)) if remedy else [],
+        "checks": [],
+    }
+
+
+def _failed_check(check: Mapping, host: str, words: _Words) -> dict:
+    hint = words.t["error_hint"] if check["outcome"] == "error" else ""
+    return {
+        **check,  # its message (pytest's assertion text, reprs) is for the admin: the templates fold it
+        "found_nothing": words.t["found_nothing"] if not check["observed"] else "",
+        "hint": code_segments(fill(hint, host, words.inventory)) if hint else [],
+    }
+
+
 def _organisational(toms: list, result: Mapping, words: _Words) -> list[dict]:
     """Per organisational TOM: its section with the recorded evidence, or why there is none."""
     t, lang = words.t, words.lang
     recorded = result.get("organisational") or {}
+    examples = recorded.get(EXAMPLES_FLAG) is True
     entries = []
     for tom in toms:
         evidence = tom.evidence or {}
         where, record = evidence.get("where", ""), evidence.get("record", "")
         raw = recorded.get(where)
-        node = shape(raw)
+        node = _journal(raw, t) if record == "journal" and isinstance(raw, Mapping) else shape(raw)
         # Unset is "no record"; set but empty is shown as such (an empty list of disclosures can be the truth).
         status = "no_record" if raw is None else "recorded" if node["kind"] != "none" else "empty"
-        if status == "recorded":
+        if record == "journal" and raw is None:
+            # Not missing: it lives on the admin host, where only the scheduled run reads it.
+            status, note = "elsewhere", t["journal_pending"]
+        elif status == "recorded":
             note = ""
-        elif record == "journal" and raw is None:
-            note = t["journal_pending"]
         else:
             note = t["no_record_text" if status == "no_record" else "empty_record_text"].format(where=where)
         title = tom.title.get(lang, "")
@@ -394,9 +524,27 @@ def _organisational(toms: list, result: Mapping, words: _Words) -> list[dict]:
                 "status_label": words.status[status],
                 "note": note,
                 "value": node,
+                # The inventory's flag covers its own records, not the journal read on the admin host.
+                "example": examples and record == "inventory" and status in ("recorded", "empty"),
             }
         )
     return entries
+
+
+def _journal(status: Mapping, t: Mapping[str, str]) -> dict:
+    """The access journal's state (verify.journal_evidence) as labelled pairs in the report's language."""
+    yes_no = {True: t["yes"], False: t["no"]}
+    rows = [
+        ("journal_intact", yes_no.get(status.get("intact"), t["unknown"])),
+        ("journal_problem", status.get("problem") or ""),
+        ("journal_entries", status.get("entries")),
+        ("journal_accesses", status.get("accesses")),
+        ("journal_open", status.get("notification_open")),
+        ("journal_overdue", status.get("notification_overdue")),
+    ]
+    if status.get("notify_within_hours") is not None:
+        rows.append(("journal_window", t["journal_hours"].format(hours=status["notify_within_hours"])))
+    return {"kind": "pairs", "pairs": [(t[key], shape(value)) for key, value in rows if value not in (None, "")]}
 
 
 def _check_counts(result: Mapping) -> dict[str, int]:
@@ -411,7 +559,9 @@ def _check_counts(result: Mapping) -> dict[str, int]:
     return counts
 
 
-def _meta(result: Mapping, t: Mapping[str, str], lang: str, generated_at, result_path) -> list[tuple[str, str]]:
+def _meta(
+    result: Mapping, t: Mapping[str, str], lang: str, generated: str, result_path, stamp: Mapping
+) -> list[tuple[str, str]]:
     started, finished = result.get("started"), result.get("finished")
     duration = ""
     if started and finished:
@@ -429,7 +579,9 @@ def _meta(result: Mapping, t: Mapping[str, str], lang: str, generated_at, result
     )
     if tool.get("dirty"):
         version += " " + t["meta_dirty"]
-    generated = generated_at or dt.datetime.now(dt.UTC)
+    catalogue_text = t["meta_catalogue_value"].format(version=stamp["catalogue_version"])
+    if stamp["catalogue_sha256"]:
+        catalogue_text += " " + t["meta_catalogue_sha"].format(sha256=stamp["catalogue_sha256"])
     rows = [
         (t["meta_inventory"], result.get("inventory", "")),
         (t["meta_hosts"], f"{len(hosts)} ({selection}): {', '.join(hosts)}"),
@@ -442,7 +594,9 @@ def _meta(result: Mapping, t: Mapping[str, str], lang: str, generated_at, result
     ]
     if result_path:
         rows.append((t["meta_result"], str(result_path)))
-    rows.append((t["meta_generated"], generated.astimezone(dt.UTC).strftime(i18n.TIME_FORMAT[lang])))
+    rows.append((t["meta_result_sha"], stamp["result_sha256"]))
+    rows.append((t["meta_catalogue"], catalogue_text))
+    rows.append((t["meta_generated"], generated))
     return [(label, value) for label, value in rows if value]
 
 
@@ -469,6 +623,18 @@ def md_code(text) -> str:
     return f"{fence}{text}{fence}" if text.strip() else ""
 
 
+def md_pre(text) -> str:
+    """Verbatim text for an HTML <pre> block inside Markdown: escaped, and without blank
+    lines, which would end the block and let the rest be read as Markdown."""
+    return "\n".join(line for line in str(markupsafe.escape(text)).splitlines() if line.strip())
+
+
+def css_string(text) -> markupsafe.Markup:
+    """A CSS string literal (the printed header and footer) that cannot leave its quotes or the <style>."""
+    escaped = "".join(ch if ch.isalnum() or ch in " .,:;·-_/()+" else f"\\{ord(ch):x} " for ch in str(text))
+    return markupsafe.Markup(f'"{escaped}"')  # noqa: S704 - every character that could end it is escaped above
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("tomwerk", "templates"),
@@ -480,6 +646,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["md"] = md
     env.filters["md_code"] = md_code
+    env.filters["md_pre"] = md_pre
+    env.filters["css_string"] = css_string
     env.filters["flat"] = flat
     return env
 
@@ -490,6 +658,38 @@ def render(view: Mapping, fmt: str) -> str:
     text = environment().get_template(FORMATS[fmt]).render(**view)
     # Template blocks leave runs of blank lines; Markdown needs at most one.
     return re.sub(r"\n{3,}", "\n\n", text) if fmt == "md" else text
+
+
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        raise ReportError(
+            f"pdf and png need Chromium at {CHROMIUM} (Debian package chromium, see lab/host-packages.txt); not found"
+        )
+    return CHROMIUM
+
+
+def print_page(html: Path, target: Path, fmt: str) -> None:
+    """Print an HTML file with headless Chromium: the whole report as PDF, or its first screen as PNG."""
+    with tempfile.TemporaryDirectory(prefix="tomwerk-chromium-") as scratch:
+        # A fresh profile each time (no state between reports), and the file appears only when complete.
+        partial = Path(scratch) / f"page.{fmt}"
+        if fmt == "pdf":
+            output = [f"--print-to-pdf={partial}", "--no-pdf-header-footer"]
+        else:
+            output = [f"--window-size={SCREEN[0]},{SCREEN[1]}", "--hide-scrollbars", f"--screenshot={partial}"]
+        profile = Path(scratch) / "profile"
+        argv = [str(chromium()), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *output, html.resolve().as_uri()]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"chromium did not finish {target.name} within {CHROMIUM_TIMEOUT} s") from None
+        if done.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
+            # Chromium's stderr is mostly D-Bus noise; its last line is the best hint there is.
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            raise ReportError(
+                f"chromium could not make {target.name} (exit {done.returncode}): {lines[-1] if lines else 'no output'}"
+            )
+        shutil.move(partial, target)
 
 
 def write_reports(
@@ -504,20 +704,28 @@ def write_reports(
 ) -> list[Path]:
     """Render the report files; their paths."""
     formats = [f.strip() for f in formats if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown or not formats:
-        raise ReportError(f"unknown format {', '.join(unknown) or '(none)'}; use {', '.join(FORMATS)}")
+        raise ReportError(f"unknown format {', '.join(unknown) or '(none)'}; use {', '.join(ALL_FORMATS)}")
     if lang not in i18n.LANGUAGES:
         raise ReportError(f"unknown language {lang!r}; use {', '.join(i18n.LANGUAGES)}")
+    if set(formats) & set(PRINTED):
+        chromium()  # before anything is written
     result_path = Path(result_path)
-    result = load_result(result_path)
-    view = build_view(result, toms, lang, generated_at=generated_at, result_path=result_path)
+    result, digest = read_result(result_path)
+    view = build_view(result, toms, lang, generated_at=generated_at, result_path=result_path, result_sha256=digest)
     # Next to the result by default: results/latest/ resolves to the run's own directory.
     target = Path(out) if out else result_path.resolve().parent
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        path = target / f"{name or 'report.' + lang}.{fmt}"
-        path.write_text(render(view, fmt), encoding="utf-8")
-        written.append(path)
+    with tempfile.TemporaryDirectory(prefix="tomwerk-report-") as scratch:
+        html = Path(scratch) / "report.html"  # what Chromium prints, also when no .html is asked for
+        html.write_text(render(view, "html"), encoding="utf-8")
+        for fmt in formats:
+            path = target / f"{name or 'report.' + lang}.{fmt}"
+            if fmt in PRINTED:
+                print_page(html, path, fmt)
+            else:
+                path.write_text(render(view, fmt), encoding="utf-8")
+            written.append(path)
     return written

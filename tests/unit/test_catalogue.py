@@ -34,6 +34,25 @@ def test_implemented_tom_has_roles_and_tests(tom):
     assert tom.tests, "an implemented technical TOM names at least one test"
 
 
+def test_catalogue_names_its_version():
+    """Every evidence report prints the catalogue edition it was made with."""
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d+\.\d+(\.\d+)?", TOMS.version), TOMS.version
+    assert re.fullmatch(r"[0-9a-f]{64}", TOMS.sha256)
+
+
+@pytest.mark.parametrize("tom", TECHNICAL, ids=[t.id for t in TECHNICAL])
+def test_technical_tom_says_what_to_do_when_it_fails(tom):
+    """The report's "what to do" for a failed check: both languages, a concrete command for the host."""
+    assert tom.remedy, f"{tom.id}: no remedy (de/en) in toms.yml"
+    for lang in ("de", "en"):
+        text = tom.remedy.get(lang, "")
+        assert text.strip(), f"{tom.id}: remedy needs {lang}"
+        # The report fills {host} and {inventory}; any other brace would be shown raw.
+        assert set(re.findall(r"{[^}]*}", text)) <= {"{host}", "{inventory}"}, text
+        assert "playbooks/site.yml" in text and "--limit {host}" in text, f"{tom.id} ({lang}): name the command"
+        assert text.count("`") % 2 == 0, f"{tom.id} ({lang}): unbalanced code quotes"
+
+
 def test_listed_tests_are_exactly_the_marked_tests():
     """Each entry's tests list equals the tests that carry its marker (both ways)."""
     index = marked_tests()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import json
 import re
 import shutil
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tomwerk import ROOT, catalogue, cli, i18n, report
+from tomwerk import ROOT, catalogue, cli, i18n, report, verify
+from tomwerk.inventory import Inventory
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 RESULT = json.loads((FIXTURES / "result.json").read_text(encoding="utf-8"))
@@ -31,6 +33,10 @@ PLANNED = [t for t in TECHNICAL if t.status == "planned"]
 ORGANISATIONAL = [t for t in TOMS.values() if not t.technical]
 GENERATED = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC)
 CHROMIUM = Path("/usr/bin/chromium")
+RESULT_SHA256 = hashlib.sha256((FIXTURES / "result.json").read_bytes()).hexdigest()
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (lab/host-packages.txt installs it)"
+)
 
 
 # ----------------------------------------------------------------- expectations from the result
@@ -40,12 +46,27 @@ def expected_status(result: dict, tom, host: str) -> str:
     entry = result["hosts"][host]
     if tom.id in entry["toms"]:
         return entry["toms"][tom.id]["status"]
-    return "not_checked" if set(tom.roles) & set(entry["roles"]) else "na"
+    # A role the catalogue says does not carry the TOM (with a reason) does not count.
+    carried = set(tom.roles) & set(entry["roles"]) - set(tom.not_applicable)
+    return "not_checked" if carried else "na"
 
 
 def holds_everywhere(result: dict, tom) -> bool:
     statuses = [expected_status(result, tom, h) for h in result["hosts"]]
     return all(s in ("pass", "na") for s in statuses) and "pass" in statuses
+
+
+def org_status(result: dict, tom) -> str:
+    value = result["organisational"].get(tom.evidence["where"])
+    if value is None:
+        # The journal is read only where it lives (the admin host): elsewhere it is not "missing".
+        return "elsewhere" if tom.evidence["record"] == "journal" else "no_record"
+    return "recorded" if value not in ([], {}, "") else "empty"
+
+
+def without_folds(text: str) -> str:
+    """What a reader sees before opening any <details> fold."""
+    return re.sub(r"<details.*?</details>", "", text, flags=re.DOTALL)
 
 
 def all_checks(result: dict) -> dict[str, dict]:
@@ -157,9 +178,7 @@ def test_summary_counts_equal_counts_from_the_result(rendered, lang):
     outcomes = [c["outcome"] for c in checks.values()]
     held = [t for t in COVERED if holds_everywhere(RESULT, t)]
     failing = [t for t in COVERED if any(expected_status(RESULT, t, h) == "fail" for h in RESULT["hosts"])]
-    recorded = [
-        t for t in ORGANISATIONAL if RESULT["organisational"].get(t.evidence["where"]) not in (None, [], {}, "")
-    ]
+    org = [org_status(RESULT, t) for t in ORGANISATIONAL]
     assert figures == {
         "hosts": len(RESULT["hosts"]),
         "toms_total": len(TECHNICAL),
@@ -169,8 +188,9 @@ def test_summary_counts_equal_counts_from_the_result(rendered, lang):
         "toms_unproven": len(COVERED) - len(held) - len(failing),
         "toms_planned": len(PLANNED),
         "org_total": len(ORGANISATIONAL),
-        "org_recorded": len(recorded),
-        "org_missing": len(ORGANISATIONAL) - len(recorded),
+        "org_recorded": org.count("recorded"),
+        "org_elsewhere": org.count("elsewhere"),
+        "org_missing": len(ORGANISATIONAL) - org.count("recorded") - org.count("elsewhere"),
         "checks_total": len(checks),
         "checks_pass": outcomes.count("pass"),
         "checks_fail": outcomes.count("fail"),
@@ -200,20 +220,51 @@ def test_failing_checks_are_listed(rendered, lang):
         for cid, c in all_checks(RESULT).items()
         if c["outcome"] in ("fail", "error")
     }
-    rows = page.select("tr", cls=None)
     listed = {
         (r["attrs"]["data-tom"], r["attrs"]["data-host"], r["attrs"]["data-check"], r["attrs"]["data-outcome"])
-        for r in rows
-        if "data-outcome" in r["attrs"]
+        for r in page.select("div", cls="failed-check")
     }
     assert listed == expected and len(expected) == 5
-    table = text(page.select("table", cls="failures")[0])
-    for cid, check in all_checks(RESULT).items():
-        if check["outcome"] in ("fail", "error"):
-            assert check["check"] in table and " ".join(check["message"][:60].split()) in table, cid
+    # One block per TOM and host, however many of its checks failed.
+    blocks = {(b["attrs"]["data-tom"], b["attrs"]["data-host"]) for b in page.select("article", cls="failure")}
+    assert blocks == {(tom, host) for tom, host, _, _ in expected} and len(blocks) == 3
     # Skipped checks are listed as not proven.
     unproven = text(page.select("table", cls="unproven")[0])
     assert "backup-nuremberg" in unproven and "no private key of a named admin" in unproven
+
+
+def test_failed_checks_read_in_plain_words(rendered, lang):
+    """Which TOM, which host, expected, found, what to do; pytest's own text only behind a fold."""
+    html, t = rendered[lang]["html"], i18n.TEXT[lang]
+    for check in all_checks(RESULT).values():
+        if check["outcome"] not in ("fail", "error"):
+            continue
+        tom, host = TOMS[check["tom"]], check["host"]
+        start = html.index('<article class="failure', html.index('id="failures"'))
+        start = html.index(f'data-tom="{tom.id}" data-host="{host}">', start)
+        article = html[start : html.index("</article>", start)]
+        block = " ".join(Elements(f"<div {article}").found[0]["text"].split())
+        assert tom.title[lang] in block and host in block
+        assert t["expected"] in block and tom.statement[lang] in block
+        remedy = " ".join(tom.remedy[lang].replace("{host}", host).replace("`", "").split())
+        assert remedy.split(" -i ")[0] in block and f"--limit {host}" in block
+        assert "{host}" not in block and "{inventory}" not in block
+        found = report.observed_items(check["observed"])
+        if found:
+            assert all(item["what"] in block for item in found)
+        else:
+            assert t["found_nothing"] in block
+        # The raw message is kept, but only inside the fold.
+        message = " ".join(check["message"].split())[:50]
+        assert any(message in " ".join(pre["text"].split()) for pre in Elements(article).select("pre"))
+        assert message not in " ".join(text(e) for e in Elements(without_folds(article)).found)
+    error = next(e for e in Elements(html).select("div", cls="failed-check") if e["attrs"]["data-outcome"] == "error")
+    assert "tomwerk verify --inventory" in text(error)
+    for name, body in (("html", html), ("md", rendered[lang]["md"])):
+        for raw in ("AssertionError", "assert ", "CompletedProcess(", "= int("):
+            assert raw not in without_folds(body), (name, raw)
+    # A fold per failed or erroring check: in "what does not hold", and in the HTML's evidence tables too.
+    assert rendered[lang]["md"].count("<details>") == 5 and html.count("<details") == 10
 
 
 def test_both_languages_render_and_german_is_the_default(rendered, tmp_path):
@@ -243,11 +294,16 @@ def test_markdown_has_the_same_rows(rendered, lang):
         assert row[1] == tom.title[lang]
         assert row[2:] == [i18n.STATUS[lang][expected_status(RESULT, tom, h)] for h in RESULT["hosts"]]
 
-    failures = md_table(markdown, f"### {t['not_holding']}")
-    html_rows = [r["attrs"] for r in Elements(rendered[lang]["html"]).select("tr") if "data-outcome" in r["attrs"]]
-    assert [(row[0].split()[0], row[1], row[3]) for row in failures] == [
-        (r["data-tom"], r["data-host"], i18n.OUTCOME[lang][r["data-outcome"]]) for r in html_rows
+    # What does not hold: one heading per TOM and host, in the HTML's order, then its checks' outcomes.
+    section = markdown[markdown.index(f"### {t['not_holding']}") : markdown.index(f"### {t['not_verified']}")]
+    headings = [line[5:] for line in section.splitlines() if line.startswith("#### ")]
+    page = Elements(rendered[lang]["html"])
+    articles = [a["attrs"] for a in page.select("article", cls="failure")]
+    assert headings == [
+        f"{a['data-tom']} {TOMS[a['data-tom']].title[lang]} {t['on_host']} {a['data-host']}" for a in articles
     ]
+    outcomes = re.findall(r"^\*\*(. \S+)\*\* · ", section, flags=re.MULTILINE)
+    assert outcomes == [i18n.OUTCOME[lang][c["attrs"]["data-outcome"]] for c in page.select("div", cls="failed-check")]
     # Per TOM: one row per check in the evidence table.
     for tom in COVERED:
         heading = f"### {tom.id} {tom.title[lang]}"
@@ -284,12 +340,19 @@ def test_planned_toms_are_listed_as_not_yet_covered(rendered, lang):
 def test_organisational_evidence_is_shown_or_marked_missing(rendered, lang):
     page = Elements(rendered[lang]["html"])
     sections = {s["attrs"]["data-tom"]: s for s in page.select("section", cls="org")}
+    overview = {r["attrs"]["data-tom"]: r for r in page.select("tr") if r["attrs"].get("data-status")}
     for tom in ORGANISATIONAL:
-        value = RESULT["organisational"][tom.evidence["where"]]
-        assert sections[tom.id]["attrs"]["data-status"] == ("no_record" if value is None else "recorded"), tom.id
+        assert sections[tom.id]["attrs"]["data-status"] == org_status(RESULT, tom), tom.id
+        assert overview[tom.id]["attrs"]["data-status"] == org_status(RESULT, tom), tom.id
     assert sections["TOM-ORG-06"]["attrs"]["data-status"] == "no_record"
     assert i18n.STATUS[lang]["no_record"] in text(sections["TOM-ORG-06"])
+    # The journal lives on the admin host: said so, not shown as missing or as an empty cell.
+    assert sections["TOM-ORG-02"]["attrs"]["data-status"] == "elsewhere"
     assert i18n.TEXT[lang]["journal_pending"] in text(sections["TOM-ORG-02"])
+    assert i18n.STATUS[lang]["elsewhere"] in text(overview["TOM-ORG-02"])
+    assert "TOM-ORG-02" in text(page.select("div", cls="headline")[0])
+    # The fixture's records are not marked as examples.
+    assert not page.select(cls="example")
 
     # Reviews (a list of dicts) become a table with a header per key.
     html = rendered[lang]["html"]
@@ -308,7 +371,7 @@ def test_html_is_self_contained_and_printable(rendered, lang):
     for forbidden in ("<script", "<link", "<img", "<iframe", "@import", "url(", "src="):
         assert forbidden not in html
     assert not re.search(r'href="(?!#)', html)  # only links inside the page
-    assert "@page { size: A4" in html and "@media print" in html
+    assert "@page {" in html and "size: A4" in html and "@media print" in html
 
 
 def test_values_from_hosts_are_escaped(tmp_path):
@@ -323,7 +386,7 @@ def test_values_from_hosts_are_escaped(tmp_path):
     html, markdown = html_file.read_text(encoding="utf-8"), md_file.read_text(encoding="utf-8")
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<b>bold</b>" not in html and "<b>bold</b>" not in markdown
-    row = next(line for line in markdown.splitlines() if "alert(1)" in line)
+    row = next(line for line in markdown.splitlines() if "alert(1)" in line and line.startswith("|"))
     assert len(re.split(r"(?<!\\)\|", row)) == 7  # the pipe inside the value does not split the row
 
 
@@ -359,7 +422,90 @@ def test_bad_input_is_reported(tmp_path, capsys):
     with pytest.raises(report.ReportError, match="schema"):
         report.load_result(other)
     with pytest.raises(report.ReportError, match="format"):
-        report.write_reports(FIXTURES / "result.json", formats=["pdf"], out=tmp_path)
+        report.write_reports(FIXTURES / "result.json", formats=["docx"], out=tmp_path)
+
+
+def test_pdf_without_chromium_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(report, "CHROMIUM", tmp_path / "no-chromium")
+    argv = ["report", "--result", str(FIXTURES / "result.json"), "--format", "html,pdf", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Chromium" in err and "not found" in err
+    assert not list(tmp_path.glob("report.*"))  # refused before anything was written
+
+
+def test_remedies_name_the_inventory_as_the_controller_uses_it():
+    result = copy.deepcopy(RESULT)
+    result["inventory"] = str(ROOT / "inventories" / "lab")
+    view = report.build_view(result, TOMS, "en", generated_at=GENERATED)
+    fw01 = next(f for f in view["failures"] if f["tom"] == "TOM-FW-01")
+    commands = [part["text"] for part in fw01["remedy"] if part["code"]]
+    assert "ansible-playbook -i inventories/lab playbooks/site.yml --limit web1" in commands
+    # Elsewhere (the admin host's snapshot) the path is no inventory to provision from: a placeholder.
+    assert report.inventory_argument("/etc/tomwerk/verify/inventory.yml", "<inventory>") == "<inventory>"
+
+
+def test_report_names_its_date_catalogue_and_result(rendered, lang):
+    """Enough to match a printed copy to its run: when made, which catalogue, which result.json."""
+    html, markdown, t = rendered[lang]["html"], rendered[lang]["md"], i18n.TEXT[lang]
+    made = GENERATED.strftime(i18n.TIME_FORMAT[lang])
+    cover = text(Elements(html).select("header", cls="cover")[0])
+    for shown in (made, TOMS.version, RESULT_SHA256):
+        assert shown in cover, shown
+        assert shown in markdown.split(f"## {t['summary']}")[0], shown  # the Markdown's head
+        assert shown in markdown.rsplit("\n---\n", 1)[1], shown  # and its foot
+    # The printed pages' footer (CSS margin boxes, see test_pdf_...).
+    page_rule = html[html.index("@page {") : html.index("@media print")]
+    assert RESULT_SHA256 in page_rule and "@bottom-left" in page_rule
+    rows = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", html))
+    assert rows[t["meta_result_sha"]] == RESULT_SHA256
+    assert rows[t["meta_catalogue"]].startswith(t["meta_catalogue_value"].format(version=TOMS.version))
+    assert TOMS.sha256 in rows[t["meta_catalogue"]]
+
+
+def test_example_records_are_marked(lang):
+    result = copy.deepcopy(RESULT)
+    result["organisational"][report.EXAMPLES_FLAG] = True
+    view = report.build_view(result, TOMS, lang, generated_at=GENERATED)
+    marked = {o["id"] for o in view["organisational"] if o["example"]}
+    assert marked == {t.id for t in ORGANISATIONAL if org_status(RESULT, t) in ("recorded", "empty")}
+    assert "TOM-ORG-02" not in marked  # the journal is not the inventory's record
+    assert i18n.TEXT[lang]["headline_org_examples"] in view["headline"]
+    page = Elements(report.render(view, "html"))
+    rows = [r for r in page.select("tr") if r["attrs"].get("data-example") == "true"]
+    assert {r["attrs"]["data-tom"] for r in rows} == marked
+    assert all(i18n.TEXT[lang]["example_badge"] in text(r) for r in rows)
+    markdown = report.render(view, "md")
+    assert markdown.count(f"*({i18n.TEXT[lang]['example_badge']})*") == len(marked)
+
+
+def test_the_journal_reads_in_words_where_it_is_available():
+    result = copy.deepcopy(RESULT)
+    result["organisational"]["/var/lib/tomwerk/access-journal.jsonl"] = {
+        "intact": True, "problem": "", "entries": 3, "accesses": 2, "notification_open": 1,
+        "notification_overdue": 0, "notify_within_hours": 48,
+    }  # fmt: skip
+    view = report.build_view(result, TOMS, "de", generated_at=GENERATED)
+    journal = next(o for o in view["organisational"] if o["id"] == "TOM-ORG-02")
+    assert journal["status"] == "recorded"
+    pairs = {key: report.flat(value) for key, value in journal["value"]["pairs"]}
+    assert pairs == {
+        "Hash-Kette unversehrt": "ja", "Einträge": "3", "Zugriffe": "2",
+        "Meldung an den Kunden offen": "1", "Meldung überfällig": "0", "Meldefrist": "48 Stunden",
+    }  # fmt: skip
+
+
+def test_the_lab_records_every_organisational_tom_as_an_example():
+    """The lab inventory holds a (made-up) record for each organisational TOM, and says they are examples."""
+    found = verify.organisational_evidence(Inventory(ROOT / "inventories" / "lab"), TOMS, warn=pytest.fail)
+    assert found.pop(report.EXAMPLES_FLAG) is True
+    result = {**copy.deepcopy(RESULT), "organisational": {**found, report.EXAMPLES_FLAG: True}}
+    view = report.build_view(result, TOMS, "en", generated_at=GENERATED)
+    statuses = {o["id"]: (o["status"], o["example"]) for o in view["organisational"]}
+    journal = [t.id for t in ORGANISATIONAL if t.evidence["record"] == "journal"]
+    assert statuses == {
+        t.id: ("elsewhere", False) if t.id in journal else ("recorded", True) for t in ORGANISATIONAL
+    }, "every inventory record set (toms.yml evidence.where) in inventories/lab/group_vars/all/records.yml"
 
 
 def test_cli_writes_next_to_the_result_by_default(tmp_path, capsys):
@@ -449,7 +595,8 @@ def screenshot(html: Path, png: Path, profile: Path, size: tuple[int, int] = (12
     )  # fmt: skip
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (lab/host-packages.txt installs it)")
+@pytest.mark.heavy
+@needs_chromium
 def test_html_renders_in_headless_chromium(rendered, tmp_path):
     html = tmp_path / "report.de.html"
     html.write_text(rendered["de"]["html"], encoding="utf-8")
@@ -467,3 +614,62 @@ def test_html_renders_in_headless_chromium(rendered, tmp_path):
     for name in ("pass-bg", "fail-bg"):
         hex_colour = re.search(rf"--{name}: #([0-9a-f]{{6}})", rendered["de"]["html"]).group(1)
         assert bytes.fromhex(hex_colour) in colours, name
+
+
+def read_pgm(data: bytes) -> tuple[int, int, bytes]:
+    """(width, height, pixels) of a binary 8-bit greyscale PGM (P5), as pdftoppm -gray writes it."""
+    fields, pos = [], 0
+    while len(fields) < 4:  # magic, width, height, maxval; '#' starts a comment
+        while data[pos : pos + 1].isspace():
+            pos += 1
+        if data[pos : pos + 1] == b"#":
+            pos = data.index(b"\n", pos)
+            continue
+        end = pos
+        while not data[end : end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    assert fields[0] == b"P5" and fields[3] == b"255"
+    width, height = int(fields[1]), int(fields[2])
+    return width, height, data[pos + 1 : pos + 1 + width * height]
+
+
+@pytest.mark.heavy
+@needs_chromium
+@pytest.mark.skipif(not shutil.which("pdftoppm"), reason="needs pdftoppm and pdftotext (Debian package poppler-utils)")
+def test_pdf_has_no_blank_page_and_names_its_result(tmp_path):
+    pdf, png = report.write_reports(
+        FIXTURES / "result.json", lang="de", formats=["pdf", "png"], out=tmp_path, generated_at=GENERATED
+    )
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    subprocess.run(["pdftoppm", "-gray", "-r", "20", str(pdf), str(tmp_path / "page")], check=True, timeout=120)
+    pages = sorted(tmp_path.glob("page-*.pgm"))
+    assert len(pages) >= 5, "the whole report, not just its first screen"
+    for page in pages:
+        width, height, pixels = read_pgm(page.read_bytes())
+        # Above the footer (the bottom 19 mm of 297): the footer alone must not pass for a page.
+        body = pixels[: width * int(height * (1 - 19 / 297))]
+        inked = sum(1 for value in body if value < 200) / len(body)
+        assert inked > 0.002, f"{page.name} looks blank ({inked:.4f} of the page inked)"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    printed = [p for p in text.split("\f") if p.strip()]
+    assert len(printed) == len(pages)
+    # The SHA-256 of the result.json: on the first page, and in the footer of every page.
+    assert all(RESULT_SHA256 in p for p in printed), [i for i, p in enumerate(printed, 1) if RESULT_SHA256 not in p]
+    assert TOMS.version in printed[0] and GENERATED.strftime(i18n.TIME_FORMAT["de"]) in printed[0]
+    width, height, channels, rows = decode_png(png.read_bytes())
+    assert (width, height) == report.SCREEN
+    assert len({row[x : x + 3] for row in rows[::20] for x in range(0, width * channels, channels * 20)}) > 20
+
+
+def test_a_role_that_does_not_carry_the_tom_shows_the_catalogues_reason(rendered, lang):
+    """web1 carries antivirus but takes no mail: TOM-AV-02 is "does not apply", with the catalogue's reason."""
+    tom = TOMS["TOM-AV-02"]
+    assert "antivirus" in RESULT["hosts"]["web1"]["roles"] and "TOM-AV-02" not in RESULT["hosts"]["web1"]["toms"]
+    page = Elements(rendered[lang]["html"])
+    cells = {(c["attrs"]["data-tom"], c["attrs"]["data-host"]): c for c in page.select("td", cls="cell")}
+    assert cells[("TOM-AV-02", "web1")]["attrs"]["data-status"] == "na"
+    notes = [text(p) for p in page.select("p", cls="exempt") if p["attrs"].get("data-host") == "web1"]
+    assert any(tom.not_applicable["antivirus"][lang] in note for note in notes), notes
+    assert tom.not_applicable["antivirus"][lang] in rendered[lang]["md"]
