@@ -198,7 +198,9 @@ def _check_from_case(case: ET.Element, suite_start: dt.datetime | None, elapsed:
     return {
         "id": node_id,
         "toms": [value for key, value in props if key == "tom"],
-        "host": named.get("host") or (params.group(1) if params else None),
+        # The plugin records the host of every check that has one; a bracketed
+        # parameter names a host only in JUnit files written without the plugin.
+        "host": named.get("host") or (params.group(1) if params and "nodeid" not in named else None),
         "check": named.get("check") or PARAMS.sub("", name),
         "outcome": outcome,
         "message": trim_message(message),
