@@ -151,3 +151,18 @@ def test_host_lists_from_groups_are_sorted(role):
             if " in groups[" in path.read_text()[max(0, found.start() - 12) : found.start() + 8]:
                 continue  # a membership test, not a list
             assert nxt == "sort", f"{path.relative_to(ROOT)}: {found.group(0)!r} is not sorted"
+
+
+def test_site_tags_each_role_with_its_name_and_toms():
+    """`--tags tom-ssh-01` (or the role's name) selects exactly the roles that serve that TOM in toms.yml."""
+    from tomwerk import audit, catalogue
+
+    serves = audit.toms_by_role(catalogue.load())
+    seen = set()
+    for play in plays():
+        for entry in play.get("roles", []):
+            assert isinstance(entry, dict), f"{play['name']}: {entry} has no tags"
+            role = entry["role"]
+            seen.add(role)
+            assert entry.get("tags") == [role, *(t.lower() for t in serves.get(role, []))], role
+    assert seen == set(ROLES)
