@@ -67,7 +67,7 @@ class Tally:
 
     def summary(self) -> str:
         now = time.monotonic()
-        out = [f"Molecule steps (lab/phase-times.py), {fmt(now - self.start)} in all:"]
+        out = [f"Lab steps (lab/phase-times.py), {fmt(now - self.start)} in all:"]
         for name, begin, end in self.steps:
             state = "" if end is not None else "   <- still running when the output ended"
             out.append(f"  {name:12} {fmt((end or now) - begin)}{state}")
