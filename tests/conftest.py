@@ -13,6 +13,7 @@ import pytest
 
 from tomwerk import ROOT
 from tomwerk.nsenter import register_testinfra_backend
+from tomwerk.verify import item_host
 
 # `nsenter://NAME`: the lab checks reach the containers without `podman exec`.
 register_testinfra_backend()
@@ -35,9 +36,9 @@ def pytest_collection_modifyitems(items):
         doc = (getattr(item, "function", None) and item.function.__doc__) or ""
         if doc.strip():
             item.user_properties.append(("check", " ".join(doc.strip().split("\n\n")[0].split())))
-        params = getattr(item, "callspec", None) and item.callspec.params
-        if params and "hostname" in params:
-            item.user_properties.append(("host", params["hostname"]))
+        host = item_host(item)  # None for a group without hosts in the inventory (pytest skips it)
+        if host:
+            item.user_properties.append(("host", host))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def cmd_verify(args) -> int:
 
     hosts = [h for h in (args.hosts or "").split(",") if h] or None
     suites = args.suite or [str(ROOT / "tests" / "compliance")]
-    run = verify(args.inventory, hosts=hosts, out=args.out, suite=suites, pytest_args=args.pytest_args)
+    run = verify(args.inventory, hosts=hosts, out=args.out, suite=suites, pytest_args=args.pytest_args, jobs=args.jobs)
     return run.exit_code
 
 
@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--suite",
         action="append",
         help=f"a check suite; repeat for several (default: {ROOT / 'tests' / 'compliance'})",
+    )
+    ver.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="check this many hosts at a time (a pytest per job, each with its share of the hosts); checks "
+        "across hosts and those marked serial run afterwards, alone (default: 1, everything in order)",
     )
     ver.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --  (e.g. -- -k ssh)")
     ver.set_defaults(func=cmd_verify)

@@ -86,12 +86,17 @@ class Inventory:
         # Registers itself with the variable manager: `hostvars` in templates.
         HostVars(inventory=self._inventory, variable_manager=self._variables, loader=self._loader)
 
+    # Plain str, not Ansible's tagged str: host names travel into pytest's ids,
+    # JUnit and JSON, and across processes when verify runs several jobs.
     def groups(self) -> dict[str, list[str]]:
         """Group name -> host names (direct and through child groups)."""
-        return {name: [h.name for h in group.get_hosts()] for name, group in self._inventory.groups.items()}
+        return {
+            str.__str__(name): [str.__str__(h.name) for h in group.get_hosts()]
+            for name, group in self._inventory.groups.items()
+        }
 
     def hosts(self, pattern: str = "all") -> list[str]:
-        return [h.name for h in self._inventory.get_hosts(pattern)]
+        return [str.__str__(h.name) for h in self._inventory.get_hosts(pattern)]
 
     @cached_property
     def roles_by_host(self) -> dict[str, list[str]]:

@@ -84,6 +84,7 @@ are not passed on to the Ansible the checks use.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -112,7 +113,10 @@ MESSAGE_LIMIT = 400
 FAILED_LISTED = 30  # failed checks named in the closing lines (CI shows only the log's tail)
 # pytest's exit codes that mean "the checks ran": all passed, some failed.
 PYTEST_RAN = {0, 1}
+NO_TESTS = 5
+PYTEST_PHASE_OK = {0, 1, NO_TESTS}  # with --jobs, a part may have nothing to run
 PIDFILE_ENV = "TOMWERK_VERIFY_PIDFILE"
+PHASES = ("hosts", "rest")
 # pytest -v result lines: "<node id> PASSED  ...  [ 12%]".
 RESULT_LINE = re.compile(r"^\S+::\S+ (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 PARAMS = re.compile(r"\[([^\[\]]+)\]$")
@@ -128,11 +132,52 @@ def pytest_runtest_setup(item):
     item.user_properties.append(("nodeid", item.nodeid))
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--tomwerk-phase",
+        choices=PHASES,
+        help="only the checks of one phase: 'hosts' (each check on one host; hosts may be checked in "
+        "parallel) or 'rest' (checks across hosts, and those marked serial)",
+    )
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "serial: a check that disturbs other hosts; runs when nothing else does")
     # The parent interrupts pytest with SIGINT (teardowns run) instead of killing it.
     pidfile = os.environ.get(PIDFILE_ENV)
     if pidfile:
         Path(pidfile).write_text(str(os.getpid()), encoding="utf-8")
+
+
+def item_host(item) -> str | None:
+    """The host a collected check runs on; None for checks across hosts."""
+    params = getattr(item, "callspec", None) and item.callspec.params
+    if not params or "hostname" not in params or _no_host(item):
+        return None
+    return str(params["hostname"])
+
+
+def _no_host(item) -> bool:
+    """A per-host check whose group has no host in this run: pytest's "empty parameter set" stand-in
+    (skipped). With --jobs, a job's share often lacks a group: such items belong to the rest phase,
+    which runs on every host and so skips them only where the inventory really lacks the group."""
+    from _pytest.compat import NOTSET
+
+    params = getattr(item, "callspec", None) and item.callspec.params
+    return bool(params) and params.get("hostname", None) is NOTSET
+
+
+def pytest_collection_modifyitems(config, items):
+    phase = config.getoption("tomwerk_phase", None)
+    if not phase:
+        return
+    keep, drop = [], []
+    for item in items:
+        per_host = item_host(item) is not None and item.get_closest_marker("serial") is None
+        (keep if per_host == (phase == "hosts") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
 
 
 # ----------------------------------------------------------------- time
@@ -440,6 +485,7 @@ def verify(
     suite: str | Path | Iterable[str | Path] = DEFAULT_SUITE,
     pytest_args: Iterable[str] = (),
     on_line: Callable[[str], None] = echo,
+    jobs: int = 1,
 ) -> VerifyRun:
     """Run the suites against the inventory; write the run directory. See the module docstring."""
     from tomwerk.inventory import Inventory, InventoryError  # Ansible: loaded only when a run starts
@@ -471,28 +517,58 @@ def verify(
 
     run_dir = _new_run_dir(Path(out).resolve(), started)
     junit = run_dir / "junit.xml"
-    args = [
+    host_filter = ["--hosts", ",".join(hosts)] if hosts else []
+    base = [
         "-m", "pytest", *map(str, suite_paths),
         "--inventory", str(inventory_path),
-        *(["--hosts", ",".join(hosts)] if hosts else []),
-        "--junitxml", str(junit),
         "-o", "junit_family=xunit1",  # xunit2 warns on every record_property
         "-p", "tomwerk.verify",
         "-p", "no:cacheprovider",
         "-v", "--tb=short",
         *pytest_args,
     ]  # fmt: skip
-    on_line(f"tomwerk verify: {len(roles_by_host)} host(s), results in {run_dir}")
+    host_names = list(roles_by_host)
+    if jobs > 1 and len(host_names) > 1:
+        # Each host's checks run in order in one pytest; up to `jobs` of them at a
+        # time, each with its share of the hosts. Then what spans hosts or
+        # disturbs others runs alone. Their JUnit files are merged below.
+        shares = [host_names[i::jobs] for i in range(min(jobs, len(host_names)))]
+        parallel = [
+            [*base, "--tomwerk-phase", "hosts", "--hosts", ",".join(share),
+             "--junitxml", str(run_dir / f"junit-hosts-{n}.xml")]
+            for n, share in enumerate(shares, 1)
+        ]  # fmt: skip
+        rest = [*base, *host_filter, "--tomwerk-phase", "rest", "--junitxml", str(run_dir / "junit-rest.xml")]
+    else:
+        shares, parallel, rest = [], [], [*base, *host_filter, "--junitxml", str(junit)]
+    on_line(f"tomwerk verify: {len(roles_by_host)} host(s), {max(len(parallel), 1)} at a time, results in {run_dir}")
     with open(run_dir / "pytest.log", "w", encoding="utf-8") as log:
+        lock = threading.Lock()
 
-        def show(raw: str) -> None:
-            log.write(raw.rstrip("\r\n") + "\n")
-            log.flush()
-            on_line(progress_line(raw))
+        def shower(prefix: str) -> Callable[[str], None]:
+            def show(raw: str) -> None:
+                with lock:
+                    log.write(prefix + raw.rstrip("\r\n") + "\n")
+                    log.flush()
+                    on_line(prefix + progress_line(raw))
+
+            return show
 
         # In the repo: its pytest settings apply and node ids are relative to it.
         cwd = ROOT if all(p.is_relative_to(ROOT) for p in suite_paths) else suite_paths[0].parent
-        rc = _run_pytest(args, cwd, show)
+        with _interruptible() as ctrl_c:
+            codes = _run_parallel(
+                [(args, shower(f"[{','.join(share)}] ")) for args, share in zip(parallel, shares, strict=True)],
+                cwd,
+                ctrl_c,
+            )
+            if all(c in PYTEST_PHASE_OK for c in codes):
+                codes.append(_run_pytest(rest, cwd, shower(""), ctrl_c))
+    if parallel and all(c in PYTEST_PHASE_OK for c in codes):
+        _merge_junit([*sorted(run_dir.glob("junit-hosts-*.xml")), run_dir / "junit-rest.xml"], junit)
+    # A phase that had nothing to run (5) is fine as long as another ran checks.
+    ran = [c for c in codes if c != NO_TESTS] or [NO_TESTS]
+    rc = next((c for c in codes if c not in PYTEST_PHASE_OK), max(ran))
     finished = now_utc()
 
     if rc not in PYTEST_RAN or not junit.exists():
@@ -594,6 +670,16 @@ def summary_lines(result: Mapping) -> list[str]:
     return lines
 
 
+def _merge_junit(parts: list[Path], target: Path) -> None:
+    """One JUnit file with the test suites of every part that was written."""
+    merged = ET.Element("testsuites")
+    for part in parts:
+        if part.exists():
+            root = ET.parse(part).getroot()  # noqa: S314 - our own pytest's output
+            merged.extend([root] if root.tag == "testsuite" else list(root))
+    ET.ElementTree(merged).write(target, encoding="utf-8", xml_declaration=True)
+
+
 def _new_run_dir(out: Path, started: dt.datetime) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -615,7 +701,37 @@ def _point_latest(run_dir: Path) -> None:
     os.replace(tmp, latest)
 
 
-def _run_pytest(args: list[str], cwd: Path, show: Callable[[str], None]) -> int:
+@contextlib.contextmanager
+def _interruptible():
+    """Collect Ctrl-C presses for the runs started inside (one entry per press)."""
+    ctrl_c: list[bool] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: ctrl_c.append(True))
+    try:
+        yield ctrl_c
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run_parallel(runs: list[tuple[list[str], Callable[[str], None]]], cwd: Path, ctrl_c: list[bool]) -> list[int]:
+    """Several pytest runs at once, each in a thread of its own; their exit codes in order."""
+    codes = [2] * len(runs)
+
+    def one(index: int, args: list[str], show: Callable[[str], None]) -> None:
+        codes[index] = _run_pytest(args, cwd, show, ctrl_c)
+
+    threads = [threading.Thread(target=one, args=(i, *run), daemon=True) for i, run in enumerate(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():  # short joins: the main thread stays free for Ctrl-C
+            thread.join(0.2)
+    return codes
+
+
+def _run_pytest(args: list[str], cwd: Path, show: Callable[[str], None], ctrl_c: list[bool]) -> int:
     """pytest in the venv's python through ansible-runner; pytest's exit code."""
     from ansible_runner.interface import init_command_config
 
@@ -625,7 +741,6 @@ def _run_pytest(args: list[str], cwd: Path, show: Callable[[str], None]) -> int:
         # checking off, ...) must not leak into the Ansible the checks use:
         # the suite runs with the caller's environment, as on the command line.
         env = {**os.environ, "PY_COLORS": "0", "COLUMNS": "160", PIDFILE_ENV: str(pidfile)}
-        ctrl_c: list[bool] = []  # one entry per Ctrl-C while pytest runs
         forwarded: list[bool] = []
 
         def on_event(event: dict) -> bool:
@@ -641,6 +756,8 @@ def _run_pytest(args: list[str], cwd: Path, show: Callable[[str], None]) -> int:
                 os.kill(int(pidfile.read_text()), signal.SIGINT)
             return len(ctrl_c) > 1
 
+        if ctrl_c:  # interrupted before this run started
+            return 2
         runner = init_command_config(
             sys.executable,
             args,
@@ -652,13 +769,6 @@ def _run_pytest(args: list[str], cwd: Path, show: Callable[[str], None]) -> int:
             settings={"pexpect_timeout": 1},
         )
         runner.config.env = {k: str(v) for k, v in env.items()}
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda *_: ctrl_c.append(True))
-        try:
-            runner.run()
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+        runner.run()
         # An interrupted run is incomplete, whatever pytest says.
         return 2 if ctrl_c and runner.rc in PYTEST_RAN else runner.rc

@@ -69,15 +69,36 @@ def exporter_reasons(host, toms) -> list[str]:
     return [line.split("]: ", 1)[-1] for line in found.stdout.splitlines()]
 
 
-@pytest.mark.tom("TOM-MON-01")
-def test_every_tom_of_the_host_is_exported_and_holds(exposition, host, inventory, hostname, role_vars, evidence):
-    """A scrape from the monitoring host shows every TOM of this host's roles, each compliant and freshly checked."""
+def exported_state(exposition: str) -> tuple[dict[str, float], dict[str, float]]:
+    """tomwerk_tom_compliant and tomwerk_tom_check_timestamp_seconds, by TOM."""
     found = samples(exposition)
     compliant = {labels["tom"]: value for name, labels, value in found if name == "tomwerk_tom_compliant"}
     checked = {labels["tom"]: value for name, labels, value in found if name == "tomwerk_tom_check_timestamp_seconds"}
+    return compliant, checked
+
+
+@pytest.mark.tom("TOM-MON-01")
+def test_every_tom_of_the_host_is_exported_and_holds(
+    exposition, scraper, host, inventory, hostname, role_vars, evidence
+):
+    """A scrape from the monitoring host shows every TOM of this host's roles, each compliant and freshly checked.
+
+    Other checks drift a host on purpose for a moment (an empty password, a stopped service) and undo it; the
+    exporter keeps a result for one check interval. A TOM that fails is judged again on a result checked after
+    this test began: a real failure stays, a moment's drift does not count."""
+    started = time.time()
+    compliant, checked = exported_state(exposition)
     evidence("tomwerk_tom_compliant", compliant)
     assert set(compliant) == expected_toms(inventory, hostname)
     failing = sorted(tom for tom, value in compliant.items() if value != 1)
+    if failing:
+        url = f"https://{role_vars['tom_exporter_listen_address']}:{role_vars['tom_exporter_port']}/metrics"
+        deadline = started + int(role_vars["tom_exporter_min_interval_seconds"]) + 30
+        while time.time() < deadline and any(checked.get(tom, 0) < started for tom in failing):
+            time.sleep(2)
+            compliant, checked = exported_state(fetch_exporter(scraper[1], url))
+        evidence("tomwerk_tom_compliant, checked again", {tom: compliant.get(tom) for tom in failing})
+        failing = sorted(tom for tom, value in compliant.items() if value != 1)
     # The message names the failing TOMs first: CI shows only its first line.
     assert not failing, f"not compliant: {failing}; exporter log: {exporter_reasons(host, failing)}"
     # Fresh: checked within three check intervals (plus slack for a slow host).

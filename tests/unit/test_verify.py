@@ -169,6 +169,61 @@ def test_verify_runs_the_suite_writes_results_and_streams_progress(suite, local_
     assert "collected 6 items" in (run_dir / "pytest.log").read_text()
 
 
+SPANNING = '''
+import pytest
+
+
+@pytest.mark.tom("TOM-FW-01")
+def test_across_hosts(evidence):
+    """Spans hosts: no host parameter."""
+    evidence("hosts", ["alpha", "beta"])
+'''
+
+# A role no host of the local inventory has: what a job sees of the groups in other jobs' shares.
+NO_HOSTS = '''
+import pytest
+
+ROLE = "mail_tls"
+
+
+@pytest.mark.tom("TOM-TLS-03")
+def test_on_mail_hosts(hostname):
+    """Runs on the mail hosts."""
+'''
+
+
+def test_hosts_in_parallel_give_the_same_result_and_run_the_rest_after(suite, local_inventory, tmp_path):
+    """--jobs 2: each host's checks in a pytest of their own, at the same time, then the checks across hosts."""
+    (suite / "test_spanning.py").write_text(SPANNING)
+    (suite / "test_no_hosts.py").write_text(NO_HOSTS)
+    serial = verify.verify(local_inventory, out=tmp_path / "one", suite=suite, on_line=Lines())
+    lines = Lines()
+    parallel = verify.verify(local_inventory, out=tmp_path / "two", suite=suite, on_line=lines, jobs=2)
+
+    assert parallel.exit_code == serial.exit_code == 1
+    assert parallel.result["summary"] == serial.result["summary"]
+
+    def checks(result):
+        return {
+            c["id"]: c["outcome"] for h in result["hosts"].values() for t in h["toms"].values() for c in t["checks"]
+        }
+
+    assert checks(parallel.result) == checks(serial.result)
+    for result in (serial.result, parallel.result):
+        assert set(result["hosts"]) == {"alpha", "beta", ""}, "a skipped stand-in for no host became a host"
+    assert any(line.startswith("[alpha] ") for line in lines.text)  # each share streams with its hosts' names
+    assert any(line.startswith("[beta] ") for line in lines.text)
+    timestamps = {c: v for c, v in _timestamps(parallel.result).items()}
+    spanning = timestamps.pop(next(c for c in timestamps if c.endswith("test_across_hosts")))
+    assert spanning >= max(timestamps.values())  # the rest runs when the hosts are done
+    junit = (parallel.run_dir / "junit.xml").read_text()
+    assert junit.count("<testsuite ") == 3  # alpha, beta, the rest
+
+
+def _timestamps(result) -> dict[str, str]:
+    return {c["id"]: c["timestamp"] for h in result["hosts"].values() for t in h["toms"].values() for c in t["checks"]}
+
+
 def test_a_passing_run_exits_0_and_moves_latest(suite, local_inventory, tmp_path):
     out = tmp_path / "results"
     first = verify.verify(local_inventory, out=out, suite=suite, on_line=Lines())
