@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tomwerk import ROOT, catalogue, readme
+from tomwerk import ROOT, __version__, catalogue, readme
 
 
 def cmd_catalogue(args) -> int:
@@ -76,6 +76,7 @@ def cmd_pack(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tomwerk", description="TOMs as code")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     cat = sub.add_parser("catalogue", help="the TOM catalogue (toms.yml)")
     cat.add_argument(
