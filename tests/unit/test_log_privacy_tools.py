@@ -8,6 +8,8 @@ import gzip
 import importlib.util
 import os
 import struct
+import threading
+import time
 
 import pytest
 
@@ -164,3 +166,50 @@ def test_old_text_logs_are_anonymised_once(tool, tmp_path):
     assert gzip.decompress((tmp_path / "mail.log.2.gz").read_bytes()) == b"postfix: to=<x@x>, relay=[0]:25\n"
     assert b"192.0.2.7" in (tmp_path / "tomwerk" / "attack.log").read_bytes()
     assert b"192.0.2.7" in (tmp_path / "wtmp").read_bytes()
+
+
+def test_a_login_written_during_a_scrub_is_scrubbed_too(tool, tmp_path):
+    """systemd ignores the path unit's events while the scrub runs: the scrub itself
+    must catch a failed login written to btmp while it was busy with a later file
+    (seen in the lab: an address stayed in backup-berlin's btmp under a parallel verify)."""
+    btmp, lastlog = tmp_path / "btmp", tmp_path / "lastlog"
+    btmp.write_bytes(utmp_record(b"192.0.2.7", bytes([192, 0, 2, 7])))
+    entry = bytearray(292)
+    entry[36:46] = b"192.0.2.77"
+    lastlog.write_bytes(bytes(entry))
+    files = ((str(btmp), 384, ((44, 76), (76, 332)), (348, 364)), (str(lastlog), 292, ((36, 292),), None))
+
+    def anonymize_while_sshd_writes(text: bytes) -> bytes:
+        if text == b"192.0.2.77" and btmp.stat().st_size == 384:
+            with open(btmp, "ab") as handle:  # btmp is done; sshd logs another failed login
+                handle.write(utmp_record(b"192.0.2.9", bytes([192, 0, 2, 9]), user=b"mallory"))
+        return anonymize(text)
+
+    done = tool.scrub_logins(anonymize_while_sshd_writes, files)
+    data = btmp.read_bytes()
+    assert len(data) == 2 * 384, "the concurrent write was not simulated"
+    assert [data[at + 348 : at + 364] for at in (0, 384)] == [bytes(16)] * 2
+    assert [data[at + 76 : at + 332].rstrip(b"\0") for at in (0, 384)] == [b"0", b"0"]
+    assert done == [f"scrubbed 2 record(s) in {btmp}", f"scrubbed 1 record(s) in {lastlog}"]
+
+
+def test_a_login_just_after_a_sweep_is_caught_in_the_quiet_period(tool, tmp_path):
+    """The lab case: sshd wrote the next failed login 0.4 s after the first, just as the
+    scrub ended; systemd had dropped the event, and the address stayed in btmp."""
+    btmp = tmp_path / "btmp"
+    btmp.write_bytes(utmp_record(b"192.0.2.7", bytes([192, 0, 2, 7])))
+    files = ((str(btmp), 384, ((44, 76), (76, 332)), (348, 364)),)
+
+    def next_attempt():
+        time.sleep(0.4)
+        with open(btmp, "ab") as handle:
+            handle.write(utmp_record(b"192.0.2.9", bytes([192, 0, 2, 9]), user=b"mallory"))
+
+    writer = threading.Thread(target=next_attempt)
+    writer.start()
+    done = tool.scrub_logins(anonymize, files, quiet=1.5)
+    writer.join()
+    data = btmp.read_bytes()
+    assert len(data) == 2 * 384
+    assert [data[at + 348 : at + 364] for at in (0, 384)] == [bytes(16)] * 2
+    assert done == [f"scrubbed 2 record(s) in {btmp}"]

@@ -11,10 +11,11 @@ tomwerk-log-privacy attack-cleanup --retention-days 7 FILE...
 tomwerk-log-privacy dayfiles-cleanup --retention-days N DIR...
     Day files DIR/*/YYYY-MM-DD.log (as the log server writes them) are deleted once the
     day they start with is older than the retention minus --margin-seconds.
-tomwerk-log-privacy scrub-logins
+tomwerk-log-privacy scrub-logins [--quiet SECONDS]
     wtmp, btmp, utmp and lastlog keep who logged in when, but not from where: the host
     and user fields are anonymised (tomwerk-anonymize) and the binary address zeroed, in place.
-    Only changed records are written. A systemd path unit runs this after every write.
+    Only changed records are written. A systemd path unit runs this after every write; it
+    ends only after the files stayed unchanged for --quiet seconds (default 2).
 tomwerk-log-privacy scrub-files [--root DIR] [--skip-dir DIR]
     Anonymises the text logs below /var/log that existed before the pipeline (plain and
     .gz), once; the attack logs, the journal and the binary login records are left out.
@@ -213,13 +214,43 @@ def scrub_login_file(path: str, size: int, texts, addr, anonymize) -> int:
     return changed
 
 
-def scrub_logins(anonymize, files=LOGIN_FILES) -> list[str]:
-    done = []
-    for path, size, texts, addr in files:
-        count = scrub_login_file(path, size, texts, addr, anonymize)
-        if count:
-            done.append(f"scrubbed {count} record(s) in {path}")
-    return done
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+def scrub_logins(anonymize, files=LOGIN_FILES, quiet: float = 0.0, longest: float = 30.0) -> list[str]:
+    """Sweeps all login files until a sweep finds nothing and no file changed for `quiet` seconds.
+
+    systemd ignores a path unit's events while its service runs. Failed logins come
+    in bursts (sshd writes btmp, then the next attempt 0.4 s later): without the
+    quiet period a record written as the service ends keeps its address until the
+    timer's next run. `longest` caps the wait under a steady stream of logins."""
+    counts = dict.fromkeys((path for path, *_ in files), 0)
+    stamps = lambda: [_stamp(path) for path, *_ in files]  # noqa: E731
+    deadline = time.monotonic() + longest
+    while True:
+        before = stamps()
+        found = 0
+        for path, size, texts, addr in files:
+            count = scrub_login_file(path, size, texts, addr, anonymize)
+            counts[path] += count
+            found += count
+        if time.monotonic() > deadline:
+            break
+        settled = stamps()
+        if found or settled != before:
+            continue
+        still = time.monotonic() + quiet
+        while settled == before and time.monotonic() < still:
+            time.sleep(min(0.2, quiet))
+            settled = stamps()
+        if settled == before:
+            break
+    return [f"scrubbed {count} record(s) in {path}" for path, count in counts.items() if count]
 
 
 # --- existing text logs ----------------------------------------------------------------
@@ -282,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     days.add_argument("--retention-days", type=int, required=True)
     days.add_argument("--margin-seconds", type=float, default=3600)
     days.add_argument("directories", nargs="+")
-    sub.add_parser("scrub-logins")
+    logins = sub.add_parser("scrub-logins")
+    logins.add_argument("--quiet", type=float, default=2.0, help="seconds without a new login record before it ends")
     files = sub.add_parser("scrub-files")
     files.add_argument("--root", default="/var/log")
     files.add_argument("--skip-dir", action="append", default=[])
@@ -293,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dayfiles-cleanup":
         done = dayfiles_cleanup(args.directories, args.retention_days, args.margin_seconds, now)
     elif args.command == "scrub-logins":
-        done = scrub_logins(load_anonymizer().anonymize)
+        done = scrub_logins(load_anonymizer().anonymize, quiet=args.quiet)
     else:
         done = scrub_files(load_anonymizer().anonymize, args.root, args.skip_dir)
     for line in done:
