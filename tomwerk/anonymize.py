@@ -21,7 +21,7 @@ What is replaced (anywhere in a line, every occurrence)
 * Mail addresses ``local@domain`` -> ``x@x``: ``user@localhost``, key comments, domain
   literals (``user@[192.0.2.1]``), ``sasl_username=bob@example.org`` ->
   ``sasl_username=x@x``. Outside angle brackets the local part is letters, digits,
-  non-ASCII bytes and ``. _ % + -`` (so the ``key=`` in front stays); inside ``<...>``
+  non-ASCII bytes and ``. _ % + - ! # $ & * ^ ~`` (so the ``key=`` in front stays); inside ``<...>``
   (Postfix envelopes) it is any non-space, so SRS/BATV addresses
   (``<SRS0=h=t=example.com=alice@fwd.example>``) go completely. ``from=<>`` stays.
 * Addresses go before mail, so a mail address whose domain is an IP address goes as a
@@ -166,7 +166,9 @@ IPV4_FROM_FIRST_DOT_RE = re.compile(
 )
 
 # Mail, around each '@'. The local part is matched backwards on the reversed buffer.
-_LOCAL_FIRST = rb"A-Za-z0-9_%+\x80-\xff-"
+# RFC 5322 allows ! # $ & * ^ ~ in a local part too: without them "a!b@example.org"
+# would keep "a!" (the EICAR test string in a logged command line did exactly that).
+_LOCAL_FIRST = rb"A-Za-z0-9_%+!#$&*^~\x80-\xff-"
 # ...[first][first or dot]*@ read backwards; greedy, so the local part is the whole token
 _LOCAL_PART_REVERSED_RE = re.compile(rb"[" + _LOCAL_FIRST + rb".]*[" + _LOCAL_FIRST + rb"]")
 # inside <...> (Postfix envelopes) the local part may hold = / ' and friends (SRS, BATV)

@@ -26,7 +26,9 @@ import sys
 _TOKEN_SPLIT = re.compile(r"[\s\[\](){}<>\"'`,;=|/\\*!?&^~$#]+")
 # A domain is letters, digits, dots and hyphens (IDNs included via \w): a query string
 # like "from=x@x&ip=0" ends the address at "&".
-_MAIL = re.compile(r"[^\s@<>\[\](),;:\"'=/]+@[\w.-]+")
+# A backslash ends the local part: rsyslog writes control characters as "\r\n", and the
+# anonymiser takes the "n" of "\nalice@example.org" with the address ("\r\x@x").
+_MAIL = re.compile(r"[^\s@<>\[\](),;:\"'=/\\]+@[\w.-]+")
 _UNIT_SUFFIXES = tuple(
     "." + s
     for s in ["service", "socket", "timer", "mount", "automount", "path", "slice", "scope", "swap", "device", "target"]

@@ -88,6 +88,8 @@ REPLACED = [
     # mail
     ("from=<alice.smith+tag@mail.example.co.uk>", "from=<x@x>"),
     ("user@localhost", "x@x"),
+    ("a!b#c$d&e*f^g~h@example.org", "x@x"),
+    (r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR", r"x@x[4\PZX54(P^)7CC)7}$EICAR"),  # as sudo logs it
     ("sasl_username=bob@example.org", "sasl_username=x@x"),
     ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA alice@laptop", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA x@x"),
     ("to=<SRS0=HHH=TT=example.com=alice@fwd.example.net>", "to=<x@x>"),
