@@ -142,7 +142,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "serial: a check that disturbs other hosts; runs when nothing else does")
+    config.addinivalue_line("markers", "serial: a check that disturbs or watches other hosts; runs alone")
     # The parent interrupts pytest with SIGINT (teardowns run) instead of killing it.
     pidfile = os.environ.get(PIDFILE_ENV)
     if pidfile:

@@ -89,13 +89,31 @@ def test_alert_rules_are_loaded(host, prometheus, evidence):
     assert all(loaded[name] == "ok" for name in wanted)
 
 
+# Serial: it reads every host's alerts, so it must not run while other hosts' checks
+# make deliberate drift (a weak hash, a failed login). Those checks undo their drift,
+# but the alert resolves only after the exporter's next check, a scrape and an
+# evaluation: an alert firing for longer than that is real.
+SETTLE_SECONDS = 120
+
+
+@pytest.mark.serial
 @pytest.mark.tom("TOM-MON-01")
 def test_nothing_is_firing(host, prometheus, evidence):
     """No alert is firing: every TOM holds and every exporter answers."""
-    firing = [a["labels"] for a in json.loads(fetch(host, f"{prometheus}/api/v1/alerts"))["data"]["alerts"]
-              if a["state"] == "firing"]  # fmt: skip
-    evidence("firing alerts", firing)
-    assert firing == []
+
+    def firing():
+        alerts = json.loads(fetch(host, f"{prometheus}/api/v1/alerts"))["data"]["alerts"]
+        return [a["labels"] for a in alerts if a["state"] == "firing"]
+
+    first = now = firing()
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while now and time.monotonic() < deadline:
+        time.sleep(5)
+        now = firing()
+    if first != now:
+        evidence(f"firing at first, resolved within {SETTLE_SECONDS} s", first)
+    evidence("firing alerts", now)
+    assert now == []
 
 
 @pytest.mark.tom("TOM-MON-01")
