@@ -222,6 +222,20 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return info.st_size, info.st_mtime_ns
 
 
+def _stamps(files) -> list[tuple[int, int] | None]:
+    return [_stamp(path) for path, *_ in files]
+
+
+def _unchanged_for(files, before, seconds: float) -> bool:
+    """True when no login file changed from `before` for `seconds`."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        time.sleep(min(0.2, seconds))
+        if _stamps(files) != before:
+            return False
+    return True
+
+
 def scrub_logins(anonymize, files=LOGIN_FILES, quiet: float = 0.0, longest: float = 30.0) -> list[str]:
     """Sweeps all login files until a sweep finds nothing and no file changed for `quiet` seconds.
 
@@ -230,10 +244,9 @@ def scrub_logins(anonymize, files=LOGIN_FILES, quiet: float = 0.0, longest: floa
     quiet period a record written as the service ends keeps its address until the
     timer's next run. `longest` caps the wait under a steady stream of logins."""
     counts = dict.fromkeys((path for path, *_ in files), 0)
-    stamps = lambda: [_stamp(path) for path, *_ in files]  # noqa: E731
     deadline = time.monotonic() + longest
     while True:
-        before = stamps()
+        before = _stamps(files)
         found = 0
         for path, size, texts, addr in files:
             count = scrub_login_file(path, size, texts, addr, anonymize)
@@ -241,14 +254,7 @@ def scrub_logins(anonymize, files=LOGIN_FILES, quiet: float = 0.0, longest: floa
             found += count
         if time.monotonic() > deadline:
             break
-        settled = stamps()
-        if found or settled != before:
-            continue
-        still = time.monotonic() + quiet
-        while settled == before and time.monotonic() < still:
-            time.sleep(min(0.2, quiet))
-            settled = stamps()
-        if settled == before:
+        if not found and _stamps(files) == before and _unchanged_for(files, before, quiet):
             break
     return [f"scrubbed {count} record(s) in {path}" for path, count in counts.items() if count]
 
