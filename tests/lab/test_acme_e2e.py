@@ -1,6 +1,6 @@
 """Certificates by ACME proven end to end in the lab (TOM-TLS-02): a forced
 renewal against the lab's pebble gets a new certificate, the deploy hook puts
-it in place, nginx serves it at once, and the exporter reports its expiry."""
+it in place, nginx serves it within seconds, and the exporter reports its expiry."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ HOST = "web1"
 ADDRESS = "10.231.0.11"
 NAME = "www"
 DOMAIN = "web1.lab.tomwerk.test"
+# `systemctl reload nginx` returns once the master has the signal; old workers
+# finish their connections while new ones start, longer on a busy host.
+RELOAD_SECONDS = 20
 
 
 def exporter_expiry(monitor) -> float | None:
@@ -28,7 +31,7 @@ def exporter_expiry(monitor) -> float | None:
 
 
 @pytest.mark.tom("TOM-TLS-02")
-def test_forced_renewal_is_served_at_once():
+def test_forced_renewal_is_served_within_seconds():
     host = testinfra.get_host(f"nsenter://{HOST}")
     monitor = testinfra.get_host("nsenter://monitor1")
     before = served_chain(ADDRESS, 443, DOMAIN)[0]
@@ -36,8 +39,14 @@ def test_forced_renewal_is_served_at_once():
     result = host.run(f"certbot renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name {NAME}")
     assert result.rc == 0, result.stdout + result.stderr
     assert re.search(r"fullchain.pem \(success\)", result.stdout), result.stdout
+    renewed = time.time()
     after = served_chain(ADDRESS, 443, DOMAIN)[0]
-    assert after.serial_number != before.serial_number, "nginx still serves the old certificate"
+    while after.serial_number == before.serial_number and time.time() < renewed + RELOAD_SECONDS:
+        time.sleep(1)
+        after = served_chain(ADDRESS, 443, DOMAIN)[0]
+    assert after.serial_number != before.serial_number, (
+        f"nginx still serves the old certificate {RELOAD_SECONDS} s after the renewal"
+    )
     held = x509.load_pem_x509_certificate(host.file(f"/etc/letsencrypt/live/{NAME}/cert.pem").content)
     assert after == held, "nginx does not serve the renewed certificate"
     # The exporter caches for its min-interval (30 s); it must report the new certificate after that.
