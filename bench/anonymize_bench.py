@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ANONYMIZER_FILE = ROOT / "tomwerk" / "anonymize.py"
+ANONYMIZER_FILE = ROOT / "tomwerk_host" / "anonymize.py"
 BIN = Path(sys.executable).parent
 
 
@@ -50,7 +50,7 @@ def load_anonymizer():
 
 
 # --- independent personal-data detector -------------------------------------------------
-# Deliberately naive and separate from tomwerk/anonymize.py: tokens split at characters
+# Deliberately naive and separate from tomwerk_host/anonymize.py: tokens split at characters
 # that never occur inside an address, every plausible cut of a token tried with ipaddress.
 
 _TOKEN_SPLIT = re.compile(r"[\s\[\](){}<>\"'`,;=|/\\*!?&^~$#]+")

@@ -66,8 +66,8 @@ def cmd_snapshot(args) -> int:
 def cmd_pack(args) -> int:
     from tomwerk import ROOT, pack
 
-    if args.exporter:
-        target = pack.pack_zipapp(ROOT / "exporters" / "tomwerk_exporter", args.out, "tomwerk_exporter.__main__:main")
+    if args.host:
+        target = pack.pack_zipapp(ROOT / "tomwerk_host", args.out, "tomwerk_host.__main__:main")
     else:
         target = pack.pack(args.out)
     print(f"wrote {target}")
@@ -149,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     snap.set_defaults(func=cmd_snapshot)
 
-    pk = sub.add_parser("pack", help="reproducible tarball of the check suite, or zipapp of the exporter")
+    pk = sub.add_parser("pack", help="reproducible tarball of the check suite, or zipapp of the host tools")
     pk.add_argument("--out", required=True)
-    pk.add_argument("--exporter", action="store_true", help="the TOM exporter as one zipapp (python3 app.pyz)")
+    pk.add_argument(
+        "--host", action="store_true", help="every host tool as one zipapp (tomwerk_host; run as tomwerk-<tool> links)"
+    )
     pk.set_defaults(func=cmd_pack)
     return parser
 

@@ -23,7 +23,7 @@ INCLUDE = [
     "toms.yml",
     "ansible.cfg",
     "pyproject.toml",  # pytest's settings: the tom marker
-    "exporters/tomwerk_exporter",  # checks share the exporter's parsers (retention)
+    "tomwerk_host",  # checks share the host package's parsers (retention)
     "docs/seeds.yml",
     "roles/*/defaults/main.yml",
     "roles/*/vars/main.yml",
@@ -52,15 +52,16 @@ def pack(out: str | Path, root: Path = ROOT) -> Path:
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists() or target.read_bytes() != buf.getvalue():
-        target.write_bytes(buf.getvalue())
-    return target
+    return _write_if_changed(out, buf.getvalue())
+
+
+# -I: no environment variables, user site or current directory steer the host tools (run as root).
+INTERPRETER = b"#!/usr/bin/python3 -I\n"
 
 
 def pack_zipapp(package: Path, out: str | Path, entry: str) -> Path:
-    """A reproducible zipapp of one package: `python3 app.pyz` runs `entry` (module:function)."""
+    """A reproducible, executable zipapp of one package: running it (or a link to it) runs
+    `entry` (module:function)."""
     import zipfile
 
     module, _, function = entry.partition(":")
@@ -75,8 +76,12 @@ def pack_zipapp(package: Path, out: str | Path, entry: str) -> Path:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, members[name])
+    return _write_if_changed(out, INTERPRETER + buf.getvalue())
+
+
+def _write_if_changed(out: str | Path, data: bytes) -> Path:
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists() or target.read_bytes() != buf.getvalue():
-        target.write_bytes(buf.getvalue())
+    if not target.exists() or target.read_bytes() != data:
+        target.write_bytes(data)
     return target

@@ -1,4 +1,4 @@
-"""Find IP and mail addresses in logs: a detector that shares no code with tomwerk/anonymize.py.
+"""Find IP and mail addresses in logs: a detector that shares no code with tomwerk_host/anonymize.py.
 
 Run on a host by the log-privacy checks (python3, standard library only):
 

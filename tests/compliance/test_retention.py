@@ -3,7 +3,7 @@ logs 7 days, other logs 7..30 days, attack logs log_privacy's 7 days).
 
 The classes, their files (globs) and limits are those the role recorded in
 /etc/tomwerk/state/retention.json. The ages are read from the files' first lines here,
-with the exporter's parser (tomwerk_exporter.collectors.retention), not with the
+with the exporter's parser (tomwerk_host.exporter.collectors.retention), not with the
 host's own sweep command.
 """
 
@@ -14,16 +14,11 @@ import datetime as dt
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 
-EXPORTERS = Path(__file__).resolve().parents[2] / "exporters"
-if str(EXPORTERS) not in sys.path:
-    sys.path.insert(0, str(EXPORTERS))
-
-from tomwerk_exporter.collectors import retention as parser  # noqa: E402
+from tomwerk_host.exporter.collectors import retention as parser
 
 ROLE = "retention"
 DAY = 86400

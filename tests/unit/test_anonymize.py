@@ -24,9 +24,9 @@ import tomllib
 import pytest
 
 from tomwerk import ROOT
-from tomwerk import anonymize as anon
+from tomwerk_host import anonymize as anon
 
-ANONYMIZER = ROOT / "tomwerk" / "anonymize.py"
+ANONYMIZER = ROOT / "tomwerk_host" / "anonymize.py"
 _spec = importlib.util.spec_from_file_location("anonymize_bench", ROOT / "bench" / "anonymize_bench.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
@@ -431,7 +431,7 @@ def test_cli_refuses_bad_arguments(args):
 
 def test_console_script_is_declared():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
-    assert scripts["tomwerk-anonymize"] == "tomwerk.anonymize:main"
+    assert scripts["tomwerk-anonymize"] == "tomwerk_host.anonymize:main"
 
 
 # --- mmexternal -------------------------------------------------------------------------------

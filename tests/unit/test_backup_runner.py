@@ -1,4 +1,4 @@
-"""The backup runner (roles/backup/files/tomwerk_backup.py) with the real restic and local repositories.
+"""The backup runner (tomwerk_host/backup.py) with the real restic and local repositories.
 
 Three "locations" are directories in tmp (restic accepts a plain path as a
 repository); the data is a small tree in tmp. The runner runs in-process
@@ -26,7 +26,7 @@ import pytest
 
 from tomwerk import ROOT
 
-RUNNER = ROOT / "roles" / "backup" / "files" / "tomwerk_backup.py"
+RUNNER = ROOT / "tomwerk_host" / "backup.py"
 _spec = importlib.util.spec_from_file_location("tomwerk_backup", RUNNER)
 backup = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(backup)

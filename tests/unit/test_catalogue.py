@@ -93,7 +93,7 @@ def test_seed_files_and_sections_exist():
 
 
 def test_metrics_exist_and_follow_conventions():
-    exporter_source = "\n".join(p.read_text() for p in (ROOT / "exporters").rglob("*.py"))
+    exporter_source = "\n".join(p.read_text() for p in (ROOT / "tomwerk_host" / "exporter").rglob("*.py"))
     for tom in TOMS.values():
         for metric in tom.metrics:
             assert metric.startswith("tomwerk_"), metric
@@ -129,10 +129,30 @@ def test_readme_map_is_generated_from_the_catalogue():
     assert text[start:end] == readme.tom_map(TOMS), "run `tomwerk catalogue update-readme`"
 
 
+# Roles that serve the TOMs of the roles depending on them, none of their own.
+SUPPORT_ROLES = {"tomwerk_host"}  # the host package: exporter, backup runner, anonymiser, ...
+
+
 def test_every_role_serves_a_tom():
     used = {r for t in TOMS.values() for r in t.roles}
-    roles = {p.name for p in (ROOT / "roles").iterdir() if p.is_dir()}
+    roles = {p.name for p in (ROOT / "roles").iterdir() if p.is_dir()} - SUPPORT_ROLES
     assert roles <= used, f"roles without a TOM: {sorted(roles - used)}"
+
+
+def imported_roles(tasks_file: Path) -> set[str]:
+    return {
+        t["ansible.builtin.import_role"]["name"]
+        for t in yaml.safe_load(tasks_file.read_text())
+        if "ansible.builtin.import_role" in t
+    }
+
+
+def test_support_roles_serve_tom_roles():
+    for support in SUPPORT_ROLES:
+        users = [
+            p.parent.parent.name for p in (ROOT / "roles").glob("*/tasks/main.yml") if support in imported_roles(p)
+        ]
+        assert users, f"{support} serves no role"
 
 
 def test_tom_ids_in_roles_are_known():

@@ -1,4 +1,4 @@
-"""The tomwerk exporter (exporters/tomwerk_exporter): framework, caching, failures, HTTP, packaging.
+"""The tomwerk exporter (tomwerk_host/exporter): framework, caching, failures, HTTP, packaging.
 
 The checks of each TOM are in test_exporter_collectors.py. These tests run
 with the venv's prometheus-client; the exporter itself keeps to the 0.16 API
@@ -26,16 +26,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPORTERS = ROOT / "exporters"
-PACKAGE = EXPORTERS / "tomwerk_exporter"
+HOST_PACKAGE = ROOT / "tomwerk_host"
+PACKAGE = HOST_PACKAGE / "exporter"
 FIXTURES = Path(__file__).parent / "fixtures" / "exporter"
-if str(EXPORTERS) not in sys.path:
-    sys.path.insert(0, str(EXPORTERS))
 
-from tomwerk_exporter import core  # noqa: E402
-from tomwerk_exporter.collectors import COLLECTORS, all_collectors, firewall, password, ssh  # noqa: E402
-from tomwerk_exporter.collectors.firewall import NFT_LIST  # noqa: E402
-from tomwerk_exporter.collectors.ssh import SSHD_T  # noqa: E402
+from tomwerk_host.exporter import core  # noqa: E402
+from tomwerk_host.exporter.collectors import COLLECTORS, all_collectors, firewall, password, ssh  # noqa: E402
+from tomwerk_host.exporter.collectors.firewall import NFT_LIST  # noqa: E402
+from tomwerk_host.exporter.collectors.ssh import SSHD_T  # noqa: E402
 
 # For test_exporter_collectors.py, which imports the exporter through this module.
 __all__ = ["firewall", "password", "ssh"]
@@ -293,7 +291,7 @@ def test_failing_check_counts_as_not_compliant(argv_or_path, failure, reason, ca
 
 
 def test_a_bug_in_a_check_is_contained(monkeypatch, caplog):
-    from tomwerk_exporter.collectors import firewall
+    from tomwerk_host.exporter.collectors import firewall
 
     monkeypatch.setattr(firewall.FirewallCollector, "check", lambda self, state, host: 1 / 0)
     with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
@@ -450,12 +448,13 @@ def test_metric_names_follow_the_conventions(case):
 
 
 def test_only_stdlib_and_prometheus_client_016_api():
-    """The hosts have Python 3.11's stdlib and python3-prometheus-client 0.16, nothing else."""
+    """The hosts have Python 3.11's stdlib and python3-prometheus-client 0.16, nothing else (the
+    whole host package: the exporter is one of its tools)."""
     allowed_prometheus = {
         "prometheus_client": {"CollectorRegistry", "generate_latest", "make_wsgi_app", "start_http_server"},
         "prometheus_client.core": {"CounterMetricFamily", "GaugeMetricFamily", "InfoMetricFamily"},
     }
-    for path in PACKAGE.rglob("*.py"):
+    for path in HOST_PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -466,12 +465,13 @@ def test_only_stdlib_and_prometheus_client_016_api():
                     names = {a.name for a in node.names}
                     assert names <= allowed_prometheus.get(node.module, set()), f"{path.name}: {node.module} {names}"
                 else:
-                    assert top in sys.stdlib_module_names or top == "__future__", f"{path.name}: from {node.module}"
+                    allowed = {*sys.stdlib_module_names, "__future__", "tomwerk_host"}
+                    assert top in allowed, f"{path}: from {node.module}"
 
 
 @pytest.mark.skipif(not shutil.which("python3.11"), reason="no Python 3.11 interpreter on this machine")
 def test_package_compiles_with_python_311(tmp_path):
-    files = sorted(str(p) for p in PACKAGE.rglob("*.py"))
+    files = sorted(str(p) for p in HOST_PACKAGE.rglob("*.py"))
     env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path)}  # keep .pyc files out of the tree
     proc = subprocess.run(["python3.11", "-m", "py_compile", *files], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -524,10 +524,10 @@ def test_http_answers_200_even_if_rendering_fails():
 
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
-    path = os.pathsep.join(p for p in (str(EXPORTERS), os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "tomwerk_exporter", *args], env=env, text=True, stderr=subprocess.PIPE, **kwargs
+        [sys.executable, "-m", "tomwerk_host", "exporter", *args], env=env, text=True, stderr=subprocess.PIPE, **kwargs
     )
 
 
@@ -563,7 +563,7 @@ def test_cli_once_prints_the_metrics(tmp_path):
 
 @pytest.mark.parametrize("args", [["--port", "70000"], ["--min-interval", "-1"]])
 def test_cli_refuses_bad_arguments(args):
-    from tomwerk_exporter.__main__ import parse_args
+    from tomwerk_host.exporter.__main__ import parse_args
 
     with pytest.raises(SystemExit):
         parse_args(args)

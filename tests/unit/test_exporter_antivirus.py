@@ -11,13 +11,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
 
 import pytest
 
 from tests.unit.test_exporter import FIXTURES, STATE_DIR, core
 
-antivirus = importlib.import_module("tomwerk_exporter.collectors.antivirus")
+antivirus = importlib.import_module("tomwerk_host.exporter.collectors.antivirus")
 
 AV = FIXTURES / "antivirus"
 STATE = f"{STATE_DIR}/antivirus.json"
@@ -245,16 +244,10 @@ def test_cvd_header_parsing():
 
 # --------------------------------------------------------------------- the scan script
 
-SCRIPT = antivirus.__file__.replace("exporters/tomwerk_exporter/collectors/antivirus.py", "roles/antivirus/files")
-
 
 @pytest.fixture
 def scan_module():
-    sys.path.insert(0, SCRIPT)
-    try:
-        yield importlib.import_module("tomwerk_antivirus_scan")
-    finally:
-        sys.path.remove(SCRIPT)
+    return importlib.import_module("tomwerk_host.antivirus_scan")
 
 
 def test_scan_records_findings_without_paths(tmp_path, monkeypatch, scan_module):

@@ -31,7 +31,7 @@ from tests.unit.test_exporter import (
 )
 
 # Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-backup = importlib.import_module("tomwerk_exporter.collectors.backup")
+backup = importlib.import_module("tomwerk_host.exporter.collectors.backup")
 
 BACKUP = FIXTURES / "backup"
 STATE = f"{STATE_DIR}/backup.json"
@@ -440,7 +440,7 @@ def test_no_addresses_repositories_or_file_names_in_metrics_or_logs(caplog):
 def test_metric_names_follow_the_conventions():
     s = scrape(make_backup_exporter())
     assert convention_violations(s) == []
-    source = "\n".join(p.read_text() for p in (ROOT / "exporters").rglob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "tomwerk_host" / "exporter").rglob("*.py"))
     for family in s.families:
         assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
     assert all(f.type == "gauge" for f in s.families if f.name.startswith("tomwerk_backup_"))
@@ -563,7 +563,7 @@ def test_broken_state_file_is_a_check_error(changes, reason, caplog):
 # --------------------------------------------------------------------- the real runner
 
 
-RUNNER = ROOT / "roles" / "backup" / "files" / "tomwerk_backup.py"
+RUNNER = ROOT / "tomwerk_host" / "backup.py"
 
 
 @pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed (apt-get install restic)")

@@ -18,7 +18,7 @@ import pytest
 
 from tests.unit.test_exporter import FIXTURES, STATE_DIR, core
 
-dns = importlib.import_module("tomwerk_exporter.collectors.dns")
+dns = importlib.import_module("tomwerk_host.exporter.collectors.dns")
 
 DNS = FIXTURES / "dns"
 STATE = f"{STATE_DIR}/dnssec.json"

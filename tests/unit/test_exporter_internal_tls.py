@@ -27,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from tests.unit.test_exporter import core
 
-internal_tls = importlib.import_module("tomwerk_exporter.collectors.internal_tls")
+internal_tls = importlib.import_module("tomwerk_host.exporter.collectors.internal_tls")
 
 TOM = "TOM-TLS-04"
 NOW = 1_800_000_000.0

@@ -14,7 +14,7 @@ import pytest
 from tests.unit.test_exporter import core  # puts the exporter on sys.path
 from tomwerk import ROOT
 
-logs = importlib.import_module("tomwerk_exporter.collectors.logs")
+logs = importlib.import_module("tomwerk_host.exporter.collectors.logs")
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC).timestamp()
 DAY = 86400
@@ -37,7 +37,7 @@ def setup(tmp_path):
     variables = {
         "log_privacy_attack_log": str(tmp_path / "log" / "tomwerk" / "attack.log"),
         "log_privacy_attack_retention_days": 7,
-        "log_privacy_anonymizer": str(ROOT / "tomwerk" / "anonymize.py"),
+        "log_privacy_anonymizer": str(ROOT / "tomwerk_host" / "anonymize.py"),
         "log_privacy_scanned_logs": [
             str(tmp_path / "log" / "*.log"),
             str(tmp_path / "log" / "*" / "*.log"),

@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.test_exporter import FIXTURES, core
 
-mail = importlib.import_module("tomwerk_exporter.collectors.mail")
+mail = importlib.import_module("tomwerk_host.exporter.collectors.mail")
 
 MAIL = FIXTURES / "mail"
 TOM = "TOM-TLS-03"

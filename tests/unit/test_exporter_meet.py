@@ -17,7 +17,7 @@ import pytest
 
 from tests.unit.test_exporter import FIXTURES, core
 
-meet = importlib.import_module("tomwerk_exporter.collectors.meet")
+meet = importlib.import_module("tomwerk_host.exporter.collectors.meet")
 
 MEET = FIXTURES / "meet"
 DOMAIN = "meet1.lab.tomwerk.test"

@@ -38,7 +38,7 @@ from tests.unit.test_exporter import (
 from tomwerk import access_journal as aj
 
 # Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-org = importlib.import_module("tomwerk_exporter.collectors.org")
+org = importlib.import_module("tomwerk_host.exporter.collectors.org")
 
 ORG = FIXTURES / "org"
 ACCESS_JOURNAL = ROOT / "tomwerk" / "access_journal.py"

@@ -14,31 +14,23 @@ import importlib.util
 import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_exporter import FIXTURES, ROOT, STATE_DIR, core
+from tests.unit import hostpkg
+from tests.unit.test_exporter import FIXTURES, STATE_DIR, core
 
-retention = importlib.import_module("tomwerk_exporter.collectors.retention")
+retention = importlib.import_module("tomwerk_host.exporter.collectors.retention")
+logtime = importlib.import_module("tomwerk_host.logtime")
 
 RET = FIXTURES / "retention"
 STATE = f"{STATE_DIR}/retention.json"
 NOW = 1_795_330_000.0
 DAY = 86400
-SWEEP = ROOT / "roles" / "retention" / "files" / "tomwerk_retention.py"
 
 
-def _sweep_module():
-    loader = importlib.machinery.SourceFileLoader("tomwerk_retention_sweep", str(SWEEP))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-sweep = _sweep_module()
+sweep = importlib.import_module("tomwerk_host.retention")
 
 
 def heads() -> list[tuple[bytes, float | None]]:
@@ -132,27 +124,25 @@ def run(host: RetHost, collector=None, now: float = NOW):
 
 @pytest.mark.parametrize(("line", "expected"), heads(), ids=lambda v: v[:30].decode() if isinstance(v, bytes) else "")
 def test_timestamp_formats(line, expected):
-    assert retention.entry_time(line, NOW) == expected
-    # the role's sweep reads every line alike
-    assert sweep.entry_time(line, NOW) == expected
+    assert logtime.entry_time(line, NOW) == expected
 
 
-def test_sweep_and_collector_share_the_parser_source():
-    """The parser is copied into the sweep command (a single file on the hosts): keep both equal."""
-    import inspect
-
-    for name in ("entry_time", "head_bytes", "oldest_in_head", "_stamp", "_zone"):
-        assert inspect.getsource(getattr(retention, name)) == inspect.getsource(getattr(sweep, name)), name
+def test_sweep_and_collector_share_one_parser():
+    """The limit that deletes (the sweep) and the figure that proves (the collector) read
+    every line with the same code: tomwerk_host.logtime."""
+    for name in ("head_bytes", "oldest_in_head"):
+        assert getattr(retention, name) is getattr(logtime, name), name
+        assert getattr(sweep, name) is getattr(logtime, name), name
 
 
 def test_gzip_head_and_journal_header():
-    assert retention.oldest_in_head(retention.head_bytes(gzip.compress(line_at(NOW - DAY)), True), NOW) == (
+    assert logtime.oldest_in_head(logtime.head_bytes(gzip.compress(line_at(NOW - DAY)), True), NOW) == (
         NOW - DAY,
         True,
     )
-    assert retention.head_bytes(b"not gzip", True) == b""
-    assert retention.oldest_in_head(journal_header(int((NOW - 5 * DAY) * 1e6)), NOW) == (NOW - 5 * DAY, True)
-    assert retention.oldest_in_head(b"\n\n", NOW) == (None, False)
+    assert logtime.head_bytes(b"not gzip", True) == b""
+    assert logtime.oldest_in_head(journal_header(int((NOW - 5 * DAY) * 1e6)), NOW) == (NOW - 5 * DAY, True)
+    assert logtime.oldest_in_head(b"\n\n", NOW) == (None, False)
 
 
 # --------------------------------------------------------------------- the collector
@@ -290,7 +280,7 @@ def test_sweep_deletes_rotated_files_beyond_the_limit(tmp_path: Path):
         f' "expire": ["{logs}/syslog.*"]}}]}}}}'
     )
     result = subprocess.run(
-        [sys.executable, str(SWEEP), "enforce", "--state", str(state), "--now", str(NOW)],
+        [*hostpkg.command("retention"), "enforce", "--state", str(state), "--now", str(NOW)],
         capture_output=True,
         text=True,
         check=True,
@@ -298,7 +288,7 @@ def test_sweep_deletes_rotated_files_beyond_the_limit(tmp_path: Path):
     assert sorted(p.name for p in logs.iterdir()) == ["syslog", "syslog.1", "syslog.12.gz"]
     assert result.stdout.count("deleted") == 2
     oldest = subprocess.run(
-        [sys.executable, str(SWEEP), "oldest", "--state", str(state), "--now", str(NOW)],
+        [*hostpkg.command("retention"), "oldest", "--state", str(state), "--now", str(NOW)],
         capture_output=True,
         text=True,
         check=True,

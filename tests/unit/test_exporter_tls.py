@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.unit.test_exporter import FIXTURES, STATE_DIR, FakeClock, convention_violations, core, scrape
 
-tls = importlib.import_module("tomwerk_exporter.collectors.tls")
+tls = importlib.import_module("tomwerk_host.exporter.collectors.tls")
 
 TLS = FIXTURES / "tls"
 ACME_CERT = (TLS / "acme-cert.pem").read_text()

@@ -36,7 +36,7 @@ from tests.unit.test_updates_status import FIXTURES as RECORDINGS
 from tests.unit.test_updates_status import us
 
 # Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-updates = importlib.import_module("tomwerk_exporter.collectors.updates")
+updates = importlib.import_module("tomwerk_host.exporter.collectors.updates")
 
 UPD = FIXTURES / "updates"
 STATE = f"{STATE_DIR}/updates.json"

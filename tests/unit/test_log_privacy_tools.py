@@ -1,4 +1,4 @@
-"""tomwerk-log-privacy (roles/log_privacy/files): attack-log retention, log-server day files,
+"""tomwerk-log-privacy (tomwerk_host/log_privacy.py): attack-log retention, log-server day files,
 login-record scrubbing and the one-time anonymisation of old logs."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import time
 import pytest
 
 from tomwerk import ROOT
-from tomwerk.anonymize import anonymize
+from tomwerk_host.anonymize import anonymize
 
-SCRIPT = ROOT / "roles" / "log_privacy" / "files" / "tomwerk_log_privacy.py"
+SCRIPT = ROOT / "tomwerk_host" / "log_privacy.py"
 DAY = 86400
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC).timestamp()
 

@@ -45,6 +45,14 @@ def test_main_validates_first(role):
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_no_meta_dependencies(role):
+    """include_role runs a role's meta dependencies before any entry point, also before
+    `tasks_from: validate`: a dependency would change the host before the checks (or the
+    controller, in test_bad_input). Roles import what they need after validating."""
+    assert _yaml(ROOT / "roles" / role / "meta" / "main.yml").get("dependencies", []) == [], role
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_validate_changes_nothing(role):
     """validate.yml (and any other validate_* entry point) only asserts, includes more checks, or sets facts."""
     allowed = {"ansible.builtin.assert", "ansible.builtin.include_tasks", "ansible.builtin.set_fact"}
@@ -117,7 +125,7 @@ def test_exporter_unit_names_every_allowed_client_and_keeps_its_lines():
     template = (ROOT / "roles" / "tom_exporter" / "templates" / "tomwerk-exporter.service.j2").read_text()
     unit = env.from_string(template).render(
         ansible_managed="test",
-        tom_exporter_install_dir="/usr/local/lib/tomwerk",
+        tomwerk_host_artifact="/usr/local/lib/tomwerk/tomwerk-host.pyz",
         tom_exporter_listen_address="10.0.0.5",
         tom_exporter_port=9840,
         tom_exporter_min_interval_seconds=30,
@@ -165,4 +173,11 @@ def test_site_tags_each_role_with_its_name_and_toms():
             role = entry["role"]
             seen.add(role)
             assert entry.get("tags") == [role, *(t.lower() for t in serves.get(role, []))], role
-    assert seen == set(ROLES)
+    # A support role runs inside the roles that import it, under their tags.
+    imported = {
+        t["ansible.builtin.import_role"]["name"]
+        for r in seen
+        for t in _yaml(ROOT / "roles" / r / "tasks" / "main.yml")
+        if "ansible.builtin.import_role" in t
+    }
+    assert seen | imported == set(ROLES)

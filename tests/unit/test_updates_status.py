@@ -1,4 +1,4 @@
-"""tomwerk-updates-status (roles/updates/files/tomwerk_updates_status.py) on recorded logs and apt output.
+"""tomwerk-updates-status (tomwerk_host/updates_status.py) on recorded logs and apt output.
 
 The recordings are in tests/unit/fixtures/updates (see the README there). The
 log's times are local times; the tests run in Europe/Berlin, where they were
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "roles" / "updates" / "files" / "tomwerk_updates_status.py"
+SCRIPT = ROOT / "tomwerk_host" / "updates_status.py"
 FIXTURES = Path(__file__).parent / "fixtures" / "updates"
 
 _spec = importlib.util.spec_from_file_location("tomwerk_updates_status", SCRIPT)

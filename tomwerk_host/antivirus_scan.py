@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """tomwerk-antivirus-scan: one scheduled ClamAV scan of the paths that hold customer data (TOM-AV-01).
 
     tomwerk-antivirus-scan --result FILE PATH...   scan with clamd (clamdscan --fdpass) and record the result

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """tomwerk-updates-status: what unattended-upgrades last did, and what is still pending (TOM-UPD-01).
 
 unattended-upgrades leaves no machine-readable "last successful run", and

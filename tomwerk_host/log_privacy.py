@@ -1,4 +1,3 @@
-#!/usr/bin/python3 -I
 """Housekeeping for the log-privacy pipeline (role log_privacy, TOM-LOG-01/02). Standard library only.
 
 tomwerk-log-privacy attack-cleanup --retention-days 7 FILE...
@@ -26,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gzip
-import importlib.machinery
-import importlib.util
 import os
 import re
 import subprocess
@@ -35,20 +32,13 @@ import sys
 import tempfile
 import time
 
-ANONYMIZER = "/usr/local/bin/tomwerk-anonymize"
+from tomwerk_host.anonymize import anonymize
+
 DAY = 86400
 # RSYSLOG_FileFormat: 2026-11-21T18:57:45.123456+00:00 host tag: msg
 _STAMP_RE = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))\s")
 _DAYFILE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\.log$")
 ROTATED_SUFFIX_RE = re.compile(r"\.\d{8}T\d{6}(?:-\d+)?$")
-
-
-def load_anonymizer(path: str = ANONYMIZER):
-    loader = importlib.machinery.SourceFileLoader("tomwerk_anonymize", path)
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 # --- attack log ------------------------------------------------------------------------
@@ -331,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dayfiles-cleanup":
         done = dayfiles_cleanup(args.directories, args.retention_days, args.margin_seconds, now)
     elif args.command == "scrub-logins":
-        done = scrub_logins(load_anonymizer().anonymize, quiet=args.quiet)
+        done = scrub_logins(anonymize, quiet=args.quiet)
     else:
-        done = scrub_files(load_anonymizer().anonymize, args.root, args.skip_dir)
+        done = scrub_files(anonymize, args.root, args.skip_dir)
     for line in done:
         print(line)
     return 0

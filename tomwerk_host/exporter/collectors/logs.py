@@ -7,7 +7,7 @@ attack log and its retention, and where the anonymiser lives. This collector
   the bytes written since the last scrape (at most MAX_BYTES_PER_FILE per scrape; the rest
   follows at the next), so its cost grows with new log volume, not with history. A new
   inode or a shrunken file (rotation, truncation) starts the file over. A finding is a
-  line that the host's own anonymiser (log_privacy_anonymizer) would still change: an IP
+  line that the host's own anonymiser (tomwerk_host.anonymize) would still change: an IP
   or mail address that got past the pipeline. Counts are per file since the exporter
   started (or the file was rotated), exported as tomwerk_log_pii_lines{file};
 * reads the first line of the attack log and of its rotated files (the oldest entries,
@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
 import stat
 import time
 
+from ...anonymize import anonymize
 from ..core import CheckError, Collector, Host, Report, State, StateError
 
 ANONYMISED = "TOM-LOG-01"
@@ -44,18 +43,6 @@ MAX_BYTES_PER_FILE = 16 << 20
 MAX_FILES = 200
 _STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))\s")
 _ROTATED = re.compile(r"\.\d{8}T\d{6}(?:-\d+)?$")
-
-
-def load_anonymizer(path: str):
-    """anonymize() of the host's tomwerk-anonymize (a single file, standard library only)."""
-    try:
-        loader = importlib.machinery.SourceFileLoader("tomwerk_host_anonymize", path)
-        spec = importlib.util.spec_from_loader(loader.name, loader)
-        module = importlib.util.module_from_spec(spec)
-        loader.exec_module(module)
-        return module.anonymize
-    except (OSError, SyntaxError, AttributeError, ImportError) as exc:
-        raise CheckError(f"cannot load the anonymiser {path}: {exc}") from None
 
 
 def expand(host: Host, pattern: str) -> list[str]:
@@ -106,13 +93,6 @@ class LogsCollector(Collector):
         self._now = now
         self._max_bytes = max_bytes
         self._files: dict[str, _FileScan] = {}
-        self._anonymizer: tuple[str, float, object] | None = None
-
-    def _anonymize(self, host: Host, path: str):
-        mtime = host.stat_of(path).st_mtime
-        if self._anonymizer is None or self._anonymizer[:2] != (path, mtime):
-            self._anonymizer = (path, mtime, load_anonymizer(path))
-        return self._anonymizer[2]
 
     def check(self, state: State, host: Host) -> Report:
         attack_log = state.text("log_privacy_attack_log")
@@ -124,7 +104,9 @@ class LogsCollector(Collector):
         for path in (attack_log, anonymizer, *patterns):
             if not path.startswith("/"):
                 raise StateError(f"{state.role}.json: {path!r} is not an absolute path", state.toms)
-        anonymize = self._anonymize(host, anonymizer)
+        # The anonymiser rsyslog runs is this package's (the same zipapp), so the scan
+        # judges each line by the very code that wrote it; the command must be in place.
+        host.stat_of(anonymizer)
         report = Report()
         self._scan(report, host, patterns, excluded, attack_log, anonymize)
         self._attack(report, host, attack_log, retention_days)

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """tomwerk-backup: encrypted restic backups of this server to every backup location.
 
 TOM-BAK-01 (daily encrypted backups), TOM-BAK-02 (several cities) and TOM-BAK-03

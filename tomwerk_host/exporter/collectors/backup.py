@@ -1,6 +1,6 @@
 """TOM-BAK-01, TOM-BAK-02, TOM-BAK-03: the backups of this host, as the backup runner recorded them.
 
-roles/backup runs tomwerk-backup (roles/backup/files/tomwerk_backup.py), which
+roles/backup runs tomwerk-backup (tomwerk_host/backup.py), which
 writes a status file after every run and a drill file after every restore
 drill; this collector reads both (no restic at scrape time: a check of three
 remote repositories takes minutes, a scrape must not).

@@ -2,7 +2,7 @@
 
 The role antivirus runs clamd and tomwerk-antivirus-scan.timer, which writes
 each completed scan's result to antivirus_result_file
-(roles/antivirus/files/tomwerk_antivirus_scan.py). This module reads it.
+(tomwerk_host/antivirus_scan.py). This module reads it.
 
 TOM-AV-01 holds iff clamd answers, the newest signature database is at most
 antivirus_signature_max_age_days old, the last completed scan is at most

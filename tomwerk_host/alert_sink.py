@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Receives Alertmanager webhook notifications and appends each as one JSON line.
 
 The lab's alert receiver, readable by tests; in production it is a local
@@ -8,6 +7,7 @@ Standard library only.
 
 import argparse
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,14 +36,15 @@ def make_handler(out_path):
     return Handler
 
 
-def main():
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:9095")
     parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     host, port = args.listen.rsplit(":", 1)
     ThreadingHTTPServer((host, int(port)), make_handler(args.out)).serve_forever()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

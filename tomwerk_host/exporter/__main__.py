@@ -1,4 +1,4 @@
-"""python3 -m tomwerk_exporter --listen-address ADDR --port 9840 --state-dir /etc/tomwerk/state --min-interval 30
+"""tomwerk-exporter --listen-address ADDR --port 9840 --state-dir /etc/tomwerk/state --min-interval 30
 [--tls-cert host.crt --tls-key host.key --tls-client-ca ca.crt --tls-allowed-client monitor1 ...]"""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ DEFAULT_PORT = 9840
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="tomwerk_exporter", description="Serve this host's TOMs (technical measures) as Prometheus metrics."
+        prog="tomwerk-exporter", description="Serve this host's TOMs (technical measures) as Prometheus metrics."
     )
     # Loopback by default: the deploying role names the address the monitoring server reaches.
     parser.add_argument("--listen-address", default="127.0.0.1", help="address to listen on (default: %(default)s)")

@@ -1,7 +1,7 @@
 """TOM-UPD-01: software updates are installed at least weekly.
 
 The role updates installs unattended-upgrades and tomwerk-updates-status
-(roles/updates/files/tomwerk_updates_status.py). That command records each
+(tomwerk_host/updates_status.py). That command records each
 run's outcome in updates_status_file, which this module reads, and its
 `pending` subcommand (updates_status_command) lists pending upgrades.
 
