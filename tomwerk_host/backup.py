@@ -102,6 +102,8 @@ import sys
 import tempfile
 import time
 
+from tomwerk_host.values import to_int
+
 DEFAULT_CONFIG = "/etc/tomwerk/backup/config.json"
 # Root-owned, mode 0700, and cleared before use: not a shared temporary file.
 DEFAULT_DRILL_DIR = "/var/tmp/tomwerk-restore-drill"  # noqa: S108
@@ -223,19 +225,8 @@ def _abs_paths(data: dict, key: str) -> list[str]:
     return [os.path.normpath(p) for p in value]
 
 
-def _integer(value: object) -> int | None:
-    """An int from an int or an all-digit string (how an Ansible template may write it); None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
 def _seconds(data: dict, key: str, default: int) -> int:
-    value = _integer(data.get(key, default))
+    value = to_int(data.get(key, default))
     if value is None or value <= 0:
         raise ConfigError(f"{key} must be a positive integer (seconds)")
     return value
@@ -247,7 +238,7 @@ def _retention(value: object) -> dict[str, int]:
     unknown = sorted(set(value) - set(RETENTION_KEYS))
     if unknown:
         raise ConfigError(f"retention has unknown keys {', '.join(unknown)} (known: {', '.join(RETENTION_KEYS)})")
-    counts = {key: _integer(count) for key, count in value.items()}
+    counts = {key: to_int(count) for key, count in value.items()}
     for key, count in counts.items():
         if count is None or count < 0:
             raise ConfigError(f"retention.{key} must be an integer >= 0")

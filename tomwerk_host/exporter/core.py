@@ -12,6 +12,7 @@ python3-prometheus-client) may be used here: the exporter runs on the hosts.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import json
 import logging
@@ -30,6 +31,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..values import to_int
 
 log = logging.getLogger("tomwerk_exporter")
 
@@ -208,15 +211,33 @@ class State:
         return list(value)
 
 
-def to_int(value: object) -> int | None:
-    """An int from an int or an all-digit string (how Ansible may write a port); None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+def expand(host: Host, pattern: str) -> list[str]:
+    """Glob on the host through its primitives (no hidden files)."""
+    paths = ["/"]
+    for part in pattern.strip("/").split("/"):
+        found = []
+        for base in paths:
+            if not any(ch in part for ch in "*?["):
+                found.append(os.path.join(base, part))
+                continue
+            try:
+                names = host.list_optional(base) or []
+            except CheckError:  # a file where the pattern expects a directory (/var/log/README)
+                continue
+            found += [os.path.join(base, n) for n in names if not n.startswith(".") and fnmatch.fnmatch(n, part)]
+        paths = found
+    return paths
+
+
+def json_object(text: str, path: str) -> dict:
+    """A file's text as a JSON object, or CheckError naming the file."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise CheckError(f"{path} is not a JSON object")
+    return data
 
 
 def load_state(host: Host, directory: str, role: str) -> State | None:

@@ -22,10 +22,9 @@ Only counts and times leave this module: no file names.
 
 from __future__ import annotations
 
-import json
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, load_state
+from ..core import CheckError, Collector, Host, Report, State, json_object, load_state
 
 AV = "TOM-AV-01"
 MAIL = "TOM-AV-02"
@@ -58,12 +57,7 @@ def cvd_build_time(header: str) -> float | None:
 
 def scan_result(text: str, path: str) -> dict:
     """The result file with the fields the check reads in their types."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise CheckError(f"{path} is not a JSON object")
+    data = json_object(text, path)
     last = data.get("last_completed_timestamp")
     if last is not None:
         if not _number(last):

@@ -33,7 +33,7 @@ import stat
 import time
 
 from ...anonymize import anonymize
-from ..core import CheckError, Collector, Host, Report, State, StateError
+from ..core import CheckError, Collector, Host, Report, State, StateError, expand
 
 ANONYMISED = "TOM-LOG-01"
 ATTACK = "TOM-LOG-02"
@@ -43,24 +43,6 @@ MAX_BYTES_PER_FILE = 16 << 20
 MAX_FILES = 200
 _STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))\s")
 _ROTATED = re.compile(r"\.\d{8}T\d{6}(?:-\d+)?$")
-
-
-def expand(host: Host, pattern: str) -> list[str]:
-    """Glob on the host through its primitives (no hidden files)."""
-    paths = ["/"]
-    for part in pattern.strip("/").split("/"):
-        found = []
-        for base in paths:
-            if not any(ch in part for ch in "*?["):
-                found.append(os.path.join(base, part))
-                continue
-            try:
-                names = host.list_optional(base) or []
-            except CheckError:  # a file where the pattern expects a directory (/var/log/README)
-                continue
-            found += [os.path.join(base, n) for n in names if not n.startswith(".") and fnmatch.fnmatch(n, part)]
-        paths = found
-    return paths
 
 
 def entry_time(line: bytes) -> float | None:

@@ -22,36 +22,17 @@ Only class names, counts and ages leave this module.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import time
 
 from ...logtime import HEAD_BYTES, head_bytes, oldest_in_head
-from ..core import CheckError, Collector, Host, Report, State, StateError
+from ..core import CheckError, Collector, Host, Report, State, StateError, expand
 
 TOM = "TOM-RET-01"
 DAY = 86400
 MAX_FILES_PER_CLASS = 1000
 _CLASS = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def expand(host: Host, pattern: str) -> list[str]:
-    """Glob on the host through its primitives (no hidden files)."""
-    paths = ["/"]
-    for part in pattern.strip("/").split("/"):
-        found = []
-        for base in paths:
-            if not any(ch in part for ch in "*?["):
-                found.append(os.path.join(base, part))
-                continue
-            try:
-                names = host.list_optional(base) or []
-            except CheckError:  # a file where the pattern expects a directory
-                continue
-            found += [os.path.join(base, n) for n in names if not n.startswith(".") and fnmatch.fnmatch(n, part)]
-        paths = found
-    return paths
 
 
 def classes_of(state: State) -> list[tuple[str, int, list[str]]]:

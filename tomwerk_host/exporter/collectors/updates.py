@@ -28,7 +28,7 @@ import datetime as dt
 import json
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, StateError
+from ..core import CheckError, Collector, Host, Report, State, StateError, json_object
 
 TOM = "TOM-UPD-01"
 DAY = 86400
@@ -181,12 +181,7 @@ class UpdatesCollector(Collector):
 
 def run_status(text: str, path: str) -> dict:
     """The status file with the fields the check reads in their types (null: no run of that kind yet)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise CheckError(f"{path} is not a JSON object")
+    data = json_object(text, path)
     for field in ("last_run_timestamp", "last_success_timestamp"):
         if data.get(field) is not None and not _number(data[field]):
             raise CheckError(f"{path}: {field} is not a number")
