@@ -268,7 +268,9 @@ def build_view(
     t = i18n.texts(lang)
     inventory = inventory_argument(result.get("inventory"), t["inventory_placeholder"])
     words = _Words(lang, t, i18n.STATUS[lang], i18n.OUTCOME[lang], seed_publishers(), inventory)
-    hosts: Mapping[str, dict] = result["hosts"]
+    # "" holds the checks across hosts (a probe from one host to another, the alert state).
+    hosts: Mapping[str, dict] = {name or t["across_hosts"]: host for name, host in result["hosts"].items()}
+    host_count = len([name for name in result["hosts"] if name])
 
     # TOM ids with results that the catalogue does not know still get shown.
     known = dict(toms)
@@ -294,7 +296,7 @@ def build_view(
     applies_everywhere = all(c["status"] != "na" for row in tech["matrix"] for c in row["cells"])
     headline = [
         t["headline_all" if applies_everywhere else "headline_applicable"].format(
-            held=held, covered=covered, hosts=len(hosts)
+            held=held, covered=covered, hosts=host_count
         )
     ]
     if planned_ids:
@@ -329,7 +331,7 @@ def build_view(
         (
             t["fig_group_checks"],
             [
-                ("hosts", "fig_hosts", len(hosts), 0, ""),
+                ("hosts", "fig_hosts", host_count, 0, ""),
                 ("checks_total", "fig_checks", sum(checks.values()), 0, ""),
                 *((f"checks_{o}", f"fig_checks_{o}", checks[o], 1, o) for o in ("pass", "fail", "error", "skipped")),
             ],

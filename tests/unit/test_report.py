@@ -406,6 +406,16 @@ def test_unchecked_and_not_applicable_cells():
     assert 'data-host="appliance1" data-status="na"' in html
 
 
+def test_checks_across_hosts_are_a_named_column_not_a_host():
+    result = copy.deepcopy(RESULT)
+    result["hosts"][""] = {"roles": [], "toms": copy.deepcopy(result["hosts"]["web1"]["toms"])}
+    for lang, label in (("en", "across hosts"), ("de", "hostübergreifend")):
+        view = report.build_view(result, TOMS, lang, generated_at=GENERATED)
+        assert view["hosts"][-1] == label and "" not in view["hosts"]
+        figures = {f["key"]: f["value"] for group in view["figure_groups"] for f in group["figures"]}
+        assert figures["hosts"] == len(RESULT["hosts"])  # the column is not counted as a host
+
+
 def test_empty_record_is_not_a_record():
     result = copy.deepcopy(RESULT)
     result["organisational"]["tomwerk_org_disclosures"] = []
