@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit.test_roles import ROLES, imported_roles
 from tomwerk import ROOT, catalogue, readme
 from tomwerk.testindex import marked_tests
 
@@ -139,19 +140,9 @@ def test_every_role_serves_a_tom():
     assert roles <= used, f"roles without a TOM: {sorted(roles - used)}"
 
 
-def imported_roles(tasks_file: Path) -> set[str]:
-    return {
-        t["ansible.builtin.import_role"]["name"]
-        for t in yaml.safe_load(tasks_file.read_text())
-        if "ansible.builtin.import_role" in t
-    }
-
-
 def test_support_roles_serve_tom_roles():
     for support in SUPPORT_ROLES:
-        users = [
-            p.parent.parent.name for p in (ROOT / "roles").glob("*/tasks/main.yml") if support in imported_roles(p)
-        ]
+        users = [role for role in ROLES if support in imported_roles(role)]
         assert users, f"{support} serves no role"
 
 

@@ -90,7 +90,7 @@ class LogsCollector(Collector):
         # judges each line by the very code that wrote it; the command must be in place.
         host.stat_of(anonymizer)
         report = Report()
-        self._scan(report, host, patterns, excluded, attack_log, anonymize)
+        self._scan(report, host, patterns, excluded, attack_log)
         self._attack(report, host, attack_log, retention_days)
         self._forwarding(report, host, state.directory)
         self._server(report, host, state.directory)
@@ -151,9 +151,7 @@ class LogsCollector(Collector):
 
     # --- TOM-LOG-01 ----------------------------------------------------------------------
 
-    def _scan(
-        self, report: Report, host: Host, patterns: list[str], excluded: list[str], attack_log: str, anonymize
-    ) -> None:
+    def _scan(self, report: Report, host: Host, patterns: list[str], excluded: list[str], attack_log: str) -> None:
         attack_dir = os.path.dirname(attack_log)
         files = sorted({p for pattern in patterns for p in expand(host, pattern)})
         files = [
@@ -184,7 +182,7 @@ class LogsCollector(Collector):
                 data = scan.pending + data
                 cut = data.rfind(b"\n") + 1
                 scan.pending = data[cut:]
-                scan.findings += count_findings(data[:cut], anonymize)
+                scan.findings += count_findings(data[:cut])
             report.gauge(
                 "tomwerk_log_pii_lines",
                 "Lines with an IP or mail address found in a log file since the exporter started or the file "
@@ -258,7 +256,7 @@ class LogsCollector(Collector):
             report.require(ATTACK, True, "")
 
 
-def count_findings(data: bytes, anonymize) -> int:
+def count_findings(data: bytes) -> int:
     """Lines the anonymiser would still change (it keeps the line structure)."""
     if not data:
         return 0
