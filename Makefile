@@ -33,8 +33,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 bootstrap: $(STAMP)/host-packages $(VENV)/.installed ## install controller packages and the pinned Python venv
 
-image: bootstrap ## build the lab's Debian 12 base image (only when its recipe changed)
-	lab/build-image.sh
+image: bootstrap ## build the lab's Debian 12 and 13 base images (only when the recipe changed)
+	lab/build-image.sh bookworm
+	lab/build-image.sh trixie
 
 lab-up: image ## create the lab hosts and provision them with playbooks/site.yml
 	lab/forget-lost-hosts.sh $(SCENARIO)

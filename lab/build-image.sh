@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Build the lab's base image: Debian 12 with systemd as PID 1, made locally
-# with debootstrap because no container registry is reachable.
-# The image carries a label with the hash of this recipe; a rerun with an
-# unchanged recipe reuses the image and does nothing.
+# Build a lab base image: Debian with systemd as PID 1, made locally with
+# debootstrap because no container registry is reachable. One recipe for
+# every release: `build-image.sh bookworm` (Debian 12), `build-image.sh trixie`
+# (Debian 13). The image carries a label with the hash of this recipe and the
+# release; a rerun with an unchanged recipe reuses the image and does nothing.
 set -euo pipefail
 
-IMAGE="${TOMWERK_LAB_IMAGE:-localhost/tomwerk-debian-systemd:bookworm}"
+RELEASE="${1:-bookworm}"
+case "$RELEASE" in
+  bookworm|trixie) ;;
+  *) echo "build-image.sh: unknown release '$RELEASE' (use bookworm or trixie)" >&2; exit 2 ;;
+esac
+IMAGE="${TOMWERK_LAB_IMAGE:-localhost/tomwerk-debian-systemd:$RELEASE}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$HERE/containers.conf}"
 
@@ -19,7 +25,7 @@ mirror() {
 MIRROR="${TOMWERK_DEBIAN_MIRROR:-$(mirror)}"
 MIRROR="${MIRROR%/}"
 PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,ca-certificates,sudo"
-RECIPE_HASH=$( { cat "$0"; echo "$MIRROR"; } | sha256sum | cut -c1-16)
+RECIPE_HASH=$( { cat "$0"; echo "$MIRROR $RELEASE"; } | sha256sum | cut -c1-16)
 
 current=$(podman image inspect --format '{{ index .Labels "tomwerk.recipe" }}' "$IMAGE" 2>/dev/null || true)
 if [[ "$current" == "$RECIPE_HASH" ]]; then
@@ -31,14 +37,14 @@ WORK=$(mktemp -d /var/tmp/tomwerk-rootfs.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 ROOTFS="$WORK/rootfs"
 echo "building lab image $IMAGE from $MIRROR (recipe $RECIPE_HASH)"
-debootstrap --variant=minbase --include="$PACKAGES" bookworm "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+debootstrap --variant=minbase --include="$PACKAGES" "$RELEASE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
   || { tail -n 30 "$WORK/debootstrap.log"; exit 1; }
 
 SEC_MIRROR="${MIRROR%/debian}/debian-security"
 cat >"$ROOTFS/etc/apt/sources.list" <<SOURCES
-deb $MIRROR bookworm main
-deb $MIRROR bookworm-updates main
-deb $SEC_MIRROR bookworm-security main
+deb $MIRROR $RELEASE main
+deb $MIRROR $RELEASE-updates main
+deb $SEC_MIRROR $RELEASE-security main
 SOURCES
 # Bring the image up to the current point release and security updates, so a
 # new lab host starts where a freshly installed server would.

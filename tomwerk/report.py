@@ -569,7 +569,9 @@ def _meta(
     if started and finished:
         seconds = int((_parse(finished) - _parse(started)).total_seconds())
         duration = t["meta_duration_value"].format(minutes=seconds // 60, seconds=seconds % 60)
-    hosts = list(result["hosts"])
+    hosts = [
+        f"{name} ({host['release']})" if host.get("release") else name for name, host in result["hosts"].items() if name
+    ]
     selection = (
         t["meta_hosts_filter"].format(hosts=", ".join(result["hosts_filter"]))
         if result.get("hosts_filter")

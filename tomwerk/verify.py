@@ -26,6 +26,8 @@ version; a renamed or removed one bumps it):
       "hosts": {                                    # every inventory host (after --hosts)
         "web1": {
           "roles": ["internal_pki", ...],           # Inventory.roles_by_host (site.yml order)
+          "release": "Debian 13.8 (trixie)",        # as a check observed it (evidence "debian release");
+                                                    # absent when no check did
           "toms": {                                 # catalogue order; only TOMs with checks in this run
             "TOM-SSH-01": {
               "status": "pass" | "fail" | "skipped",
@@ -317,6 +319,10 @@ def tom_status_over_hosts(statuses: Iterable[str]) -> str:
     return "pass" if found == {"pass"} else "skipped"
 
 
+# The evidence key under which a check records the host's operating system release.
+RELEASE_EVIDENCE = "debian release"
+
+
 def aggregate(
     checks: list[dict], roles_by_host: Mapping[str, list[str]], tom_order: Iterable[str] = ()
 ) -> tuple[dict, list[dict]]:
@@ -331,6 +337,9 @@ def aggregate(
             unassigned.append({"host": check["host"], **entry})
             continue
         host = hosts.setdefault(check["host"] or "", {"roles": [], "toms": {}})
+        release = (check.get("observed") or {}).get(RELEASE_EVIDENCE)
+        if isinstance(release, str) and release:
+            host["release"] = release
         for tom in check["toms"]:
             host["toms"].setdefault(tom, {"status": None, "checks": []})["checks"].append(entry)
     rank = {tom: i for i, tom in enumerate(tom_order)}

@@ -11,8 +11,9 @@ tomwerk-log-privacy dayfiles-cleanup --retention-days N DIR...
     Day files DIR/*/YYYY-MM-DD.log (as the log server writes them) are deleted once the
     day they start with is older than the retention minus --margin-seconds.
 tomwerk-log-privacy scrub-logins [--quiet SECONDS]
-    wtmp, btmp, utmp and lastlog keep who logged in when, but not from where: the host
-    and user fields are anonymised (tomwerk-anonymize) and the binary address zeroed, in place.
+    wtmp, btmp, utmp, lastlog and wtmpdb's database (Debian 13: sshd writes logins with
+    the address there) keep who logged in when, but not from where: the host and user
+    fields are anonymised (tomwerk-anonymize) and the binary address zeroed, in place.
     Only changed records are written. A systemd path unit runs this after every write; it
     ends only after the files stayed unchanged for --quiet seconds (default 2).
 tomwerk-log-privacy scrub-files [--root DIR] [--skip-dir DIR]
@@ -164,6 +165,8 @@ LOGIN_FILES = (
     ("/run/utmp", UTMP_SIZE, UTMP_TEXT, UTMP_ADDR),
     ("/var/log/lastlog", LASTLOG_SIZE, LASTLOG_TEXT, None),
 )
+# Debian 13's sshd writes each login (user, remote host) to wtmpdb's SQLite database.
+LOGIN_DATABASES = ("/var/lib/wtmpdb/wtmp.db",)
 
 
 def scrub_record(record: bytes, texts, addr: tuple[int, int] | None, anonymize) -> bytes:
@@ -204,6 +207,32 @@ def scrub_login_file(path: str, size: int, texts, addr, anonymize) -> int:
     return changed
 
 
+def scrub_login_database(path: str, anonymize) -> int:
+    """Anonymises every text column of wtmpdb's table in place; returns the rows changed."""
+    if not os.path.isfile(path):
+        return 0
+    import sqlite3  # only where the database exists (Debian 13)
+
+    changed = 0
+    with sqlite3.connect(path, timeout=10) as db:
+        # Every text column, whatever a later wtmpdb adds; names come from the schema, quoted.
+        columns = [
+            '"' + row[1].replace('"', '""') + '"'
+            for row in db.execute("PRAGMA table_info(wtmp)")
+            if row[2].upper() == "TEXT"
+        ]
+        if not columns:
+            return 0
+        select = f"SELECT rowid, {', '.join(columns)} FROM wtmp"  # noqa: S608 (schema names, quoted)
+        update = f"UPDATE wtmp SET {', '.join(f'{c} = ?' for c in columns)} WHERE rowid = ?"  # noqa: S608
+        for key, *values in db.execute(select).fetchall():
+            clean = [v if v is None else anonymize(v.encode()).decode("utf-8", "replace") for v in values]
+            if clean != values:
+                db.execute(update, (*clean, key))
+                changed += 1
+    return changed
+
+
 def _stamp(path: str) -> tuple[int, int] | None:
     try:
         info = os.stat(path)
@@ -212,39 +241,45 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return info.st_size, info.st_mtime_ns
 
 
-def _stamps(files) -> list[tuple[int, int] | None]:
-    return [_stamp(path) for path, *_ in files]
+def _stamps(files, databases=()) -> list[tuple[int, int] | None]:
+    return [_stamp(path) for path, *_ in files] + [_stamp(path) for path in databases]
 
 
-def _unchanged_for(files, before, seconds: float) -> bool:
+def _unchanged_for(files, databases, before, seconds: float) -> bool:
     """True when no login file changed from `before` for `seconds`."""
     until = time.monotonic() + seconds
     while time.monotonic() < until:
         time.sleep(min(0.2, seconds))
-        if _stamps(files) != before:
+        if _stamps(files, databases) != before:
             return False
     return True
 
 
-def scrub_logins(anonymize, files=LOGIN_FILES, quiet: float = 0.0, longest: float = 30.0) -> list[str]:
+def scrub_logins(
+    anonymize, files=LOGIN_FILES, quiet: float = 0.0, longest: float = 30.0, databases=LOGIN_DATABASES
+) -> list[str]:
     """Sweeps all login files until a sweep finds nothing and no file changed for `quiet` seconds.
 
     systemd ignores a path unit's events while its service runs. Failed logins come
     in bursts (sshd writes btmp, then the next attempt 0.4 s later): without the
     quiet period a record written as the service ends keeps its address until the
     timer's next run. `longest` caps the wait under a steady stream of logins."""
-    counts = dict.fromkeys((path for path, *_ in files), 0)
+    counts = dict.fromkeys([*(path for path, *_ in files), *databases], 0)
     deadline = time.monotonic() + longest
     while True:
-        before = _stamps(files)
+        before = _stamps(files, databases)
         found = 0
         for path, size, texts, addr in files:
             count = scrub_login_file(path, size, texts, addr, anonymize)
             counts[path] += count
             found += count
+        for path in databases:
+            count = scrub_login_database(path, anonymize)
+            counts[path] += count
+            found += count
         if time.monotonic() > deadline:
             break
-        if not found and _stamps(files) == before and _unchanged_for(files, before, quiet):
+        if not found and _stamps(files, databases) == before and _unchanged_for(files, databases, before, quiet):
             break
     return [f"scrubbed {count} record(s) in {path}" for path, count in counts.items() if count]
 

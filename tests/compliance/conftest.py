@@ -8,6 +8,8 @@ variables as the role saw them. `--hosts=web1,mail1` narrows the run.
 from __future__ import annotations
 
 import ipaddress
+import os
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -84,6 +86,28 @@ def peer(inventory, hostname):
         pytest.skip("the inventory has no second host to probe from")
     name = others[0]
     return name, get_host(inventory, name), address_of(inventory, name)
+
+
+@pytest.fixture(scope="module")
+def admin_key(inventory, hostname) -> tuple[str, Path]:
+    """A private key of a named admin of the host (ssh_access): TOMWERK_ADMIN_KEY=user:path
+    (the admin host's verification key), else one of the lab's."""
+    admins = inventory.role_vars(hostname, "ssh_access")["ssh_access_admins"]
+    names = [a["name"] for a in admins]
+    user, _, path = os.environ.get("TOMWERK_ADMIN_KEY", "").partition(":")
+    if user in names and Path(path).exists():
+        return user, Path(path)
+    lab_keys = Path(os.environ.get("TOMWERK_LAB_DIR", ".lab")) / "keys"
+    for name in names:
+        key = lab_keys / name
+        if key.exists():
+            return name, key
+    pytest.skip("no private key of a named admin on this controller (the lab keeps them in .lab/keys)")
+
+
+@pytest.fixture(scope="module")
+def ssh_port(inventory, hostname) -> int:
+    return int(inventory.role_vars(hostname, "ssh_access")["ssh_access_port"])
 
 
 def in_networks(address: str, networks) -> bool:

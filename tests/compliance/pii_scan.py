@@ -3,7 +3,8 @@
 Run on a host by the log-privacy checks (python3, standard library only):
 
     python3 pii_scan.py files ROOT [--skip DIR]...   every text log below ROOT (.gz too)
-    python3 pii_scan.py stdin                        lines on stdin (journalctl, last -i)
+    python3 pii_scan.py stdin                        lines on stdin (journalctl)
+    python3 pii_scan.py logins                       the login records, read here (see below)
 
 It prints one JSON object: {source: {"lines": n, "findings": n, "examples": [...]}} for the
 sources that hold personal data (examples: at most three, the address and its line cut to
@@ -115,6 +116,62 @@ def scan_file(path: str) -> dict | None:
     return scan_lines(data.decode("utf-8", "replace").splitlines())
 
 
+# Login records, read by this file's own parsers: Debian 13 ships no `last`,
+# `lastb` or `lastlog`, and a check that pipes a missing tool's empty output
+# would pass. A record file that exists but cannot be read fails the scan.
+# struct utmp (x86_64 glibc): ut_user 44..76, ut_host 76..332, ut_addr_v6 348..364.
+UTMP = (384, (44, 76), (76, 332), (348, 364))
+LASTLOG = (292, (36, 292))  # struct lastlog: ll_time, ll_line[32], ll_host[256]
+UTMP_FILES = ("/var/log/wtmp", "/var/log/btmp", "/run/utmp")
+LASTLOG_FILE = "/var/log/lastlog"
+WTMPDB_FILE = "/var/lib/wtmpdb/wtmp.db"  # Debian 13: sshd itself writes here (libwtmpdb)
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def utmp_lines(path: str):
+    size, user, host, addr = UTMP
+    with open(path, "rb") as handle:
+        data = handle.read()
+    for at in range(0, len(data) - size + 1, size):
+        rec = data[at : at + size]
+        raw = rec[addr[0] : addr[1]]
+        ip = ""
+        if any(raw):
+            packed = raw[:4] if not any(raw[4:]) else raw
+            ip = str(ipaddress.ip_address(packed))
+        yield f"{_text(rec[user[0] : user[1]])} {_text(rec[host[0] : host[1]])} {ip}"
+
+
+def lastlog_lines(path: str):
+    size, host = LASTLOG
+    with open(path, "rb") as handle:
+        while chunk := handle.read(size * 1024):
+            if chunk.count(0) == len(chunk):
+                continue
+            for at in range(0, len(chunk) - size + 1, size):
+                text = _text(chunk[at + host[0] : at + host[1]])
+                if text:
+                    yield text
+
+
+def wtmpdb_lines(path: str):
+    import sqlite3  # only where the database exists: an ImportError then fails the scan
+
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+        for row in db.execute("SELECT * FROM wtmp"):
+            yield " ".join("" if v is None else str(v) for v in row)
+
+
+def login_sources() -> dict:
+    sources = {path: utmp_lines for path in UTMP_FILES}
+    sources[LASTLOG_FILE] = lastlog_lines
+    sources[WTMPDB_FILE] = wtmpdb_lines
+    return {path: reader for path, reader in sources.items() if os.path.exists(path)}
+
+
 def main(argv: list[str]) -> int:
     report = {}
     if argv[:1] == ["files"]:
@@ -131,6 +188,14 @@ def main(argv: list[str]) -> int:
             if result["findings"]:
                 report[path] = result
         print(json.dumps({"scanned": scanned, "leaks": report}))
+    elif argv[:1] == ["logins"]:
+        read = {}
+        for path, reader in login_sources().items():
+            result = scan_lines(list(reader(path)))  # an unreadable file raises: rc 1
+            read[path] = result["lines"]
+            if result["findings"]:
+                report[path] = result
+        print(json.dumps({"scanned": read, "leaks": report}))
     else:
         result = scan_lines(sys.stdin)
         print(json.dumps({"scanned": result["lines"], "leaks": {"stdin": result} if result["findings"] else {}}))

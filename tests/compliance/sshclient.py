@@ -42,10 +42,12 @@ def run(args: list[str], env: dict | None = None, timeout: int = 30) -> Result:
     return Result(proc.returncode, proc.stdout.strip(), proc.stderr.strip())
 
 
-def login_with_key(address: str, port: int, user: str, key: Path, command: str = "id -un") -> Result:
+def login_with_key(address: str, port: int, user: str, key: Path, command: str = "id -un", tty: bool = False) -> Result:
+    """tty=True asks for a terminal (-tt), as an interactive admin has: only such a
+    session is recorded in the login records (wtmp, lastlog, wtmpdb)."""
     return run([
         "ssh", *BASE_OPTIONS, "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey",
-        "-i", str(key), "-p", str(port), f"{user}@{address}", command,
+        *(["-tt"] if tty else []), "-i", str(key), "-p", str(port), f"{user}@{address}", command,
     ])  # fmt: skip
 
 

@@ -37,6 +37,19 @@ def matches(pattern: str, release: dict[str, str], codename: str) -> bool:
 
 
 @pytest.mark.tom("TOM-UPD-01")
+def test_host_runs_a_debian_release_with_security_support(host, role_vars, evidence):
+    """/etc/os-release names a Debian release that still gets security updates (13, or 12 LTS).
+
+    The observed release is also what the evidence report shows for the host."""
+    release = dict(line.split("=", 1) for line in host.check_output("cat /etc/os-release").splitlines() if "=" in line)
+    version = release.get("VERSION_ID", "").strip('"')
+    point = host.check_output("cat /etc/debian_version")
+    evidence("debian release", f"Debian {point} ({release.get('VERSION_CODENAME', '?')})")
+    assert release.get("ID") == "debian"
+    assert version in role_vars["updates_supported_debian_releases"]
+
+
+@pytest.mark.tom("TOM-UPD-01")
 def test_every_origin_pattern_matches_a_real_archive(host, role_vars, evidence):
     """apt-config dump shows the configured patterns, and each matches an archive of apt-cache policy."""
     patterns = apt_config(host, "Unattended-Upgrade::Origins-Pattern")

@@ -9,6 +9,7 @@ from tomwerk.inventory import Inventory
 
 MOLECULE = yaml.safe_load((ROOT / "molecule" / "lab" / "molecule.yml").read_text())
 LAB = Inventory(ROOT / "inventories" / "lab")
+RELEASES = ("bookworm", "trixie")
 
 
 def test_molecule_platforms_are_the_inventory_hosts():
@@ -18,9 +19,19 @@ def test_molecule_platforms_are_the_inventory_hosts():
         groups = set(LAB.raw_vars(name)["group_names"])
         assert set(platform["groups"]) <= groups, name
         assert f"--network-alias={name}.{LAB.var(name, 'tomwerk_domain')}" in platform["extra_opts"]
-        assert platform["image"] == "localhost/tomwerk-debian-systemd:bookworm"
+        assert platform["image"] in {f"localhost/tomwerk-debian-systemd:{r}" for r in RELEASES}
         assert platform["network"] == "tomwerk-lab"
         assert platform["ip"] == LAB.var(name, "tomwerk_address")
+
+
+def test_lab_mixes_both_releases_where_they_meet():
+    release = {p["name"]: p["image"].rsplit(":", 1)[1] for p in MOLECULE["platforms"]}
+    assert set(release.values()) == set(RELEASES)
+    # RELP from 12 to a 13 log server, a 13 web host, restic across releases.
+    assert release["log1"] == "trixie"
+    assert release["web1"] == "trixie"
+    targets = {release[h] for h in LAB.hosts("backup_targets")}
+    assert targets == set(RELEASES)
 
 
 def test_lab_has_the_hosts_later_toms_need():
@@ -53,3 +64,15 @@ def test_every_lab_host_uses_the_nsenter_connection_even_under_molecule():
         host_vars = ROOT / "inventories" / "lab" / "host_vars" / f"{name}.yml"
         assert host_vars.is_file(), f"{host_vars} is missing"
         assert yaml.safe_load(host_vars.read_text()).get("ansible_connection") == "podman_nsenter", name
+
+
+def test_meta_claims_trixie_exactly_where_the_lab_runs_a_role_on_it():
+    """A role's meta/main.yml lists Debian 13 only once the lab converges and checks it on a 13 host."""
+    release = {p["name"]: p["image"].rsplit(":", 1)[1] for p in MOLECULE["platforms"]}
+    on_trixie = {h for h, r in release.items() if r == "trixie"}
+    for meta in sorted((ROOT / "roles").glob("*/meta/main.yml")):
+        role = meta.parent.parent.name
+        versions = yaml.safe_load(meta.read_text())["galaxy_info"]["platforms"][0]["versions"]
+        assert "bookworm" in versions, role
+        runs_on_trixie = role == "tomwerk_host" or bool(set(LAB.hosts_with_role(role)) & on_trixie)
+        assert ("trixie" in versions) == runs_on_trixie, role

@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import importlib.util
 import os
+import sqlite3
 import struct
 import threading
 import time
@@ -213,3 +214,30 @@ def test_a_login_just_after_a_sweep_is_caught_in_the_quiet_period(tool, tmp_path
     assert len(data) == 2 * 384
     assert [data[at + 348 : at + 364] for at in (0, 384)] == [bytes(16)] * 2
     assert done == [f"scrubbed 2 record(s) in {btmp}"]
+
+
+# wtmpdb 0.73's table, as Debian 13's sshd (linked with libwtmpdb) fills it.
+WTMPDB_SCHEMA = (
+    "CREATE TABLE wtmp(ID INTEGER PRIMARY KEY, Type INTEGER, User TEXT NOT NULL, Login INTEGER,"
+    " Logout INTEGER, TTY TEXT, RemoteHost TEXT, Service TEXT)"
+)
+
+
+def test_wtmpdb_logins_lose_their_addresses(tool, tmp_path):
+    db_path = tmp_path / "wtmp.db"
+    with sqlite3.connect(db_path) as db:
+        db.execute(WTMPDB_SCHEMA)
+        db.executemany(
+            "INSERT INTO wtmp(Type, User, Login, Logout, TTY, RemoteHost, Service) VALUES (3, ?, ?, NULL, ?, ?, ?)",
+            [
+                ("alice", 1796368165000000, "ssh:notty", "192.0.2.7", "sshd"),
+                ("bob", 1796368166000000, "pts/0", "2001:db8::7", "sshd"),
+                ("root", 1796368167000000, "tty1", None, "login"),  # a console login: nothing to do
+            ],
+        )
+    done = tool.scrub_logins(anonymize, files=(), databases=[str(db_path)])
+    assert done == [f"scrubbed 2 record(s) in {db_path}"]
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT User, TTY, RemoteHost, Service FROM wtmp ORDER BY ID").fetchall()
+    assert rows == [("alice", "ssh:notty", "0", "sshd"), ("bob", "pts/0", "0", "sshd"), ("root", "tty1", None, "login")]
+    assert tool.scrub_logins(anonymize, files=(), databases=[str(db_path)]) == []

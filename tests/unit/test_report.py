@@ -416,6 +416,18 @@ def test_checks_across_hosts_are_a_named_column_not_a_host():
         assert figures["hosts"] == len(RESULT["hosts"])  # the column is not counted as a host
 
 
+def test_report_names_each_hosts_debian_release():
+    result = copy.deepcopy(RESULT)
+    result["hosts"]["web1"]["release"] = "Debian 13.8 (trixie)"
+    result["hosts"][""] = {"roles": [], "toms": {}}
+    for lang in ("de", "en"):
+        html = report.render(report.build_view(result, TOMS, lang, generated_at=GENERATED), "html")
+        rows = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", html))
+        shown = rows[i18n.TEXT[lang]["meta_hosts"]]
+        assert "web1 (Debian 13.8 (trixie))" in shown
+        assert shown.startswith(f"{len(RESULT['hosts'])} ")  # the checks across hosts are no host
+
+
 def test_empty_record_is_not_a_record():
     result = copy.deepcopy(RESULT)
     result["organisational"]["tomwerk_org_disclosures"] = []

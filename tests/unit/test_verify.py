@@ -415,6 +415,10 @@ def test_junit_without_the_plugin_still_parses(tmp_path):
     assert list(hosts["web1"]["toms"]) == ["TOM-SSH-01", "TOM-FW-01"]  # catalogue order
     assert hosts["mail-1"]["roles"] == [] and hosts["mail-1"]["toms"]["TOM-FW-01"]["status"] == "fail"
     assert [c["id"] for c in unassigned] == [third["id"]]
+    assert "release" not in hosts["web1"]  # no check observed it
+    first["observed"] = {verify.RELEASE_EVIDENCE: "Debian 13.8 (trixie)"}
+    hosts, unassigned = verify.aggregate([first, second, third], {"web1": ["firewall"]}, TOMS)
+    assert hosts["web1"]["release"] == "Debian 13.8 (trixie)" and "release" not in hosts["mail-1"]
     summary = verify.summarise(hosts, unassigned)
     # test_a proves two TOMs but is one check.
     assert summary["checks"] == {"pass": 1, "fail": 1, "error": 0, "skipped": 1}
