@@ -8,6 +8,7 @@ variables as the role saw them. `--hosts=web1,mail1` narrows the run.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def pytest_generate_tests(metafunc):
 
 
 _HOSTS: dict[str, testinfra.host.Host] = {}
+# Where each role records the settings it applied (its <role>_state variable).
+STATE_DIR = "/etc/tomwerk/state"
 
 
 def get_host(inv: Inventory, name: str):
@@ -59,9 +62,20 @@ def host(inventory, hostname):
 
 
 @pytest.fixture(scope="module")
-def role_vars(inventory, hostname, request):
-    """The variables of the module's ROLE as the role saw them on this host."""
-    return inventory.role_vars(hostname, request.module.ROLE)
+def role_vars(inventory, hostname, host, request):
+    """The variables of the module's ROLE as the role saw them on this host.
+
+    The inventory gives most of them. Those that depend on the host's facts (the
+    per-release lists of vars/Debian-<major>.yml) cannot be known on the
+    controller: they come from what the role recorded it applied
+    (/etc/tomwerk/state/<role>.json)."""
+    role = request.module.ROLE
+    found = inventory.role_vars(hostname, role)
+    state = host.file(f"{STATE_DIR}/{role}.json")
+    if state.exists:
+        for name, value in json.loads(state.content_string).get("vars", {}).items():
+            found.setdefault(name, value)
+    return found
 
 
 def address_of(inv: Inventory, name: str) -> str:

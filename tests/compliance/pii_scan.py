@@ -71,8 +71,8 @@ def find(line: str) -> list[str]:
         for mail in _MAIL.findall(line):
             mail = mail.strip(".")
             local, _, domain = mail.partition("@")
-            if not any(ch.isalnum() for ch in local) or not any(ch.isalnum() for ch in domain):
-                continue
+            if not any(ch.isalnum() for ch in local) or not domain[:1].isalnum():
+                continue  # "sshd@.service.wants" (a systemd path) names no mailbox
             if mail == "x@x" or domain.endswith(_UNIT_SUFFIXES):
                 continue
             found.append(mail)

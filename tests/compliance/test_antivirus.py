@@ -71,8 +71,9 @@ def test_scan_timer_runs_at_least_daily(host, role_vars, evidence):
     timers = host.check_output(f"systemctl show -P TimersCalendar {SCAN_TIMER}")
     spec = timers.split("OnCalendar=", 1)[1].split(" ;", 1)[0].strip()
     out = host.check_output(f"TZ=UTC systemd-analyze calendar --iterations=3 '{spec}'")
-    # "    Next elapse: Sun 2026-11-22 02:30:00 UTC", "       Iter. #2: Mon 2026-11-23 02:30:00 UTC", ...
-    stamps = re.findall(r"(?:Next elapse|Iter\. #\d+): \w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", out)
+    # "    Next elapse: Sun 2026-11-22 02:30:00 UTC", then "       Iter. #2: Mon ..." (systemd 252,
+    # Debian 12) or "   Iteration #2: Mon ..." (systemd 257, Debian 13).
+    stamps = re.findall(r"(?:Next elapse|Iter(?:\.|ation) #\d+): \w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", out)
     seconds = [calendar.timegm(time.strptime(s, "%Y-%m-%d %H:%M:%S")) for s in stamps]
     gaps = [b - a for a, b in itertools.pairwise(seconds)]
     evidence("OnCalendar", spec)
