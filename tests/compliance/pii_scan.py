@@ -161,6 +161,9 @@ def wtmpdb_lines(path: str):
     import sqlite3  # only where the database exists: an ImportError then fails the scan
 
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+        # The role makes an empty file (an empty database) before the first login.
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wtmp'").fetchone():
+            return
         for row in db.execute("SELECT * FROM wtmp"):
             yield " ".join("" if v is None else str(v) for v in row)
 

@@ -241,3 +241,11 @@ def test_wtmpdb_logins_lose_their_addresses(tool, tmp_path):
         rows = db.execute("SELECT User, TTY, RemoteHost, Service FROM wtmp ORDER BY ID").fetchall()
     assert rows == [("alice", "ssh:notty", "0", "sshd"), ("bob", "pts/0", "0", "sshd"), ("root", "tty1", None, "login")]
     assert tool.scrub_logins(anonymize, files=(), databases=[str(db_path)]) == []
+
+
+def test_an_empty_wtmpdb_file_is_left_alone(tool, tmp_path):
+    """The role makes wtmp.db before the first login (an empty file is an empty database)."""
+    db_path = tmp_path / "wtmp.db"
+    db_path.write_bytes(b"")
+    assert tool.scrub_logins(anonymize, files=(), databases=[str(db_path)]) == []
+    assert db_path.read_bytes() == b""

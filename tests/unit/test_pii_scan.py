@@ -28,6 +28,8 @@ def test_login_records_are_read_by_the_scanners_own_parsers(tmp_path, monkeypatc
     lines = list(pii_scan.wtmpdb_lines(str(db)))
     assert lines == ["1 alice 0", "2 bob 2001:db8::7"]
     assert pii_scan.scan_lines(lines)["findings"] == 1
+    (tmp_path / "empty.db").write_bytes(b"")  # made by the role before the first login
+    assert list(pii_scan.wtmpdb_lines(str(tmp_path / "empty.db"))) == []
     (tmp_path / "broken.db").write_bytes(b"not a database")
     with pytest.raises(sqlite3.DatabaseError):
         list(pii_scan.wtmpdb_lines(str(tmp_path / "broken.db")))
