@@ -241,16 +241,16 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return info.st_size, info.st_mtime_ns
 
 
-def _stamps(files, databases=()) -> list[tuple[int, int] | None]:
-    return [_stamp(path) for path, *_ in files] + [_stamp(path) for path in databases]
+def _stamps(paths) -> list[tuple[int, int] | None]:
+    return [_stamp(path) for path in paths]
 
 
-def _unchanged_for(files, databases, before, seconds: float) -> bool:
+def _unchanged_for(paths, before, seconds: float) -> bool:
     """True when no login file changed from `before` for `seconds`."""
     until = time.monotonic() + seconds
     while time.monotonic() < until:
         time.sleep(min(0.2, seconds))
-        if _stamps(files, databases) != before:
+        if _stamps(paths) != before:
             return False
     return True
 
@@ -264,10 +264,11 @@ def scrub_logins(
     in bursts (sshd writes btmp, then the next attempt 0.4 s later): without the
     quiet period a record written as the service ends keeps its address until the
     timer's next run. `longest` caps the wait under a steady stream of logins."""
-    counts = dict.fromkeys([*(path for path, *_ in files), *databases], 0)
+    paths = [*(path for path, *_ in files), *databases]
+    counts = dict.fromkeys(paths, 0)
     deadline = time.monotonic() + longest
     while True:
-        before = _stamps(files, databases)
+        before = _stamps(paths)
         found = 0
         for path, size, texts, addr in files:
             count = scrub_login_file(path, size, texts, addr, anonymize)
@@ -279,7 +280,7 @@ def scrub_logins(
             found += count
         if time.monotonic() > deadline:
             break
-        if not found and _stamps(files, databases) == before and _unchanged_for(files, databases, before, quiet):
+        if not found and _stamps(paths) == before and _unchanged_for(paths, before, quiet):
             break
     return [f"scrubbed {count} record(s) in {path}" for path, count in counts.items() if count]
 

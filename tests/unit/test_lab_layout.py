@@ -10,6 +10,8 @@ from tomwerk.inventory import Inventory
 MOLECULE = yaml.safe_load((ROOT / "molecule" / "lab" / "molecule.yml").read_text())
 LAB = Inventory(ROOT / "inventories" / "lab")
 RELEASES = ("bookworm", "trixie")
+# Each lab host's Debian release, by the tag of its image.
+RELEASE_OF = {p["name"]: p["image"].rsplit(":", 1)[1] for p in MOLECULE["platforms"]}
 
 
 def test_molecule_platforms_are_the_inventory_hosts():
@@ -25,12 +27,11 @@ def test_molecule_platforms_are_the_inventory_hosts():
 
 
 def test_lab_mixes_both_releases_where_they_meet():
-    release = {p["name"]: p["image"].rsplit(":", 1)[1] for p in MOLECULE["platforms"]}
-    assert set(release.values()) == set(RELEASES)
+    assert set(RELEASE_OF.values()) == set(RELEASES)
     # RELP from 12 to a 13 log server, a 13 web host, restic across releases.
-    assert release["log1"] == "trixie"
-    assert release["web1"] == "trixie"
-    targets = {release[h] for h in LAB.hosts("backup_targets")}
+    assert RELEASE_OF["log1"] == "trixie"
+    assert RELEASE_OF["web1"] == "trixie"
+    targets = {RELEASE_OF[h] for h in LAB.hosts("backup_targets")}
     assert targets == set(RELEASES)
 
 
@@ -68,8 +69,7 @@ def test_every_lab_host_uses_the_nsenter_connection_even_under_molecule():
 
 def test_meta_claims_trixie_exactly_where_the_lab_runs_a_role_on_it():
     """A role's meta/main.yml lists Debian 13 only once the lab converges and checks it on a 13 host."""
-    release = {p["name"]: p["image"].rsplit(":", 1)[1] for p in MOLECULE["platforms"]}
-    on_trixie = {h for h, r in release.items() if r == "trixie"}
+    on_trixie = {h for h, r in RELEASE_OF.items() if r == "trixie"}
     for meta in sorted((ROOT / "roles").glob("*/meta/main.yml")):
         role = meta.parent.parent.name
         versions = yaml.safe_load(meta.read_text())["galaxy_info"]["platforms"][0]["versions"]

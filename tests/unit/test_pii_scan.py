@@ -8,7 +8,7 @@ import pytest
 from tests.compliance import pii_scan
 
 
-def test_login_records_are_read_by_the_scanners_own_parsers(tmp_path, monkeypatch):
+def test_login_records_are_read_by_the_scanners_own_parsers(tmp_path):
     """Debian 13 has no `last`: the scanner reads wtmp and wtmpdb itself, and an unreadable file fails."""
     import sqlite3
     import struct
