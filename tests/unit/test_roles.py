@@ -4,12 +4,15 @@ of truth for its input, and its checks before any change."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 import yaml
 
-from tomwerk import ROOT
+from tomwerk import ROOT, catalogue, roledoc
 from tomwerk.inventory import plays, role_names
+
+TOMS = catalogue.load()
 
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
 
@@ -181,3 +184,23 @@ def test_site_tags_each_role_with_its_name_and_toms():
             assert entry.get("tags") == [role, *(t.lower() for t in serves.get(role, []))], role
     # A support role runs inside the roles that import it, under their tags.
     assert seen.union(*map(imported_roles, seen)) == set(ROLES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_readme_is_generated_from_its_argument_specs(role):
+    """roles/<role>/README.md is what argument_specs, meta and the catalogue make of it."""
+    path = ROOT / "roles" / role / "README.md"
+    assert path.exists(), f"{path} is missing: run `make readme`"
+    assert path.read_text(encoding="utf-8") == roledoc.role_readme(role, TOMS), f"{path} is stale: run `make readme`"
+
+
+def test_role_readme_follows_a_changed_spec(tmp_path):
+    """The staleness check can fail: a changed option description changes the README."""
+    role_dir = tmp_path / "roles" / "ssh_access"
+    shutil.copytree(ROOT / "roles" / "ssh_access", role_dir)
+    spec_file = role_dir / "meta" / "argument_specs.yml"
+    spec_file.write_text(spec_file.read_text().replace("TCP port sshd listens on.", "The port."))
+    before = roledoc.role_readme("ssh_access", TOMS)
+    after = roledoc.role_readme("ssh_access", TOMS, root=tmp_path)
+    assert "| TCP port sshd listens on. |" in before
+    assert "| The port. |" in after and before.replace("TCP port sshd listens on.", "The port.") == after
