@@ -2,7 +2,10 @@
 # Install the controller's Debian packages (lab/host-packages.txt), as root.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-mapfile -t packages < <(grep -vE '^\s*(#|$)' "$HERE/host-packages.txt")
+RELEASE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+# `name@release` lines are for that release only.
+mapfile -t packages < <(grep -vE '^\s*(#|$)' "$HERE/host-packages.txt" \
+  | awk -v r="$RELEASE" '{ n = split($1, p, "@") } n == 1 || p[2] == r { print p[1] }')
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,11 +22,15 @@ KNOT_CONF = "/etc/knot/knot.conf"
 
 @pytest.fixture(scope="module")
 def resolver(inventory, role_vars):
-    """(testinfra host of the resolver, its address): the queries run there."""
-    names = inventory.hosts_with_role("dns_resolver")
-    if not names or not role_vars["dnssec_validating_resolver"]:
+    """(testinfra host of the resolver, its address): the queries run there. The resolver is
+    dnssec_validating_resolver, the one the exporter asks, among the hosts with role dns_resolver."""
+    wanted = role_vars["dnssec_validating_resolver"]
+    if not wanted:
         pytest.fail("TOM-DNS-01 needs a validating resolver: set dnssec_validating_resolver, role dns_resolver")
-    return get_host(inventory, names[0]), address_of(inventory, names[0])
+    names = [n for n in inventory.hosts_with_role("dns_resolver") if address_of(inventory, n) == wanted]
+    if not names:
+        pytest.fail(f"dnssec_validating_resolver {wanted} is no inventory host with role dns_resolver")
+    return get_host(inventory, names[0]), wanted
 
 
 def kdig(host, *args: str) -> tuple[str, list[str], str]:

@@ -165,7 +165,9 @@ def ask(wrap):
             sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: probe\r\n\r\n")
             line = sock.recv(128).split(b"\r\n")[0].decode(errors="replace")
             extra = {}
-            if isinstance(sock, ssl.SSLSocket):
+            # Python 3.13: after a TLS 1.3 server refused the client's certificate the
+            # read is empty and the session unusable (getpeercert: "handshake not done").
+            if isinstance(sock, ssl.SSLSocket) and line:
                 peer = sock.getpeercert()
                 extra = {"version": sock.version(), "issuer": dict(x[0] for x in peer["issuer"]),
                          "san": [v for _, v in peer.get("subjectAltName", ())]}

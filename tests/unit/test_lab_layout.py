@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from tomwerk import ROOT
 from tomwerk.inventory import Inventory
 
-MOLECULE = yaml.safe_load((ROOT / "molecule" / "lab" / "molecule.yml").read_text())
+# As Molecule reads it with no variable set: ${NAME:-default} is the default.
+MOLECULE = yaml.safe_load(
+    re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", (ROOT / "molecule" / "lab" / "molecule.yml").read_text())
+)
 LAB = Inventory(ROOT / "inventories" / "lab")
 RELEASES = ("bookworm", "trixie")
 # Each lab host's Debian release, by the tag of its image.
@@ -33,6 +38,27 @@ def test_lab_mixes_both_releases_where_they_meet():
     assert RELEASE_OF["web1"] == "trixie"
     targets = {RELEASE_OF[h] for h in LAB.hosts("backup_targets")}
     assert targets == set(RELEASES)
+    # DNSSEC: the signer's checks ask the first resolver, on the other release.
+    signer, resolver = LAB.hosts("dns")[0], LAB.hosts("dns_resolvers")[0]
+    assert (RELEASE_OF[signer], RELEASE_OF[resolver]) == ("trixie", "bookworm")
+
+
+def test_new_servers_share_one_release_switch():
+    """`make upgrade-test` starts every new server on Debian 12 through one variable."""
+    text = (ROOT / "molecule" / "lab" / "molecule.yml").read_text()
+    switched = re.findall(r"image: localhost/tomwerk-debian-systemd:\$\{TOMWERK_LAB_NEW_RELEASE:-trixie\}", text)
+    assert len(switched) == sum(r == "trixie" for r in RELEASE_OF.values())
+
+
+def test_every_role_runs_on_debian_13_and_the_roles_of_every_server_on_both():
+    everywhere = set(LAB.hosts())
+    for meta in sorted((ROOT / "roles").glob("*/meta/main.yml")):
+        role = meta.parent.parent.name
+        releases = {RELEASE_OF[h] for h in LAB.hosts_with_role(role)}
+        if role != "tomwerk_host":  # included by other roles, not named in a play
+            assert "trixie" in releases, role
+        if set(LAB.hosts_with_role(role)) == everywhere:
+            assert releases == set(RELEASES), role
 
 
 def test_lab_has_the_hosts_later_toms_need():
