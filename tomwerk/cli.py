@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tomwerk import ROOT, __version__, catalogue, readme
+from tomwerk import ROOT, __version__, catalogue, readme, roledoc, runbooks
 
 
 def cmd_catalogue(args) -> int:
@@ -20,6 +20,10 @@ def cmd_catalogue(args) -> int:
         path = ROOT / "README.md"
         path.write_text(readme.replace_map(path.read_text(encoding="utf-8"), text), encoding="utf-8")
         print(f"updated the TOM map in {path}")
+        changed = roledoc.write_all(toms)
+        print("role READMEs rewritten: " + (", ".join(changed) or "none (all current)"))
+        written = runbooks.write(toms)
+        print("runbooks rewritten: " + (", ".join(str(p.relative_to(ROOT)) for p in written) or "none (all current)"))
     return 0
 
 
@@ -82,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument(
         "action",
         choices=["map", "sync-tests", "update-readme"],
-        help="print the README's TOM map; fill each entry's tests from the pytest markers; rewrite the README map",
+        help="print the README's TOM map; fill each entry's tests from the pytest markers; "
+        "rewrite the README map, the role READMEs and the alert runbooks",
     )
     cat.set_defaults(func=cmd_catalogue)
 

@@ -8,7 +8,11 @@ only the Python standard library.
 import base64
 import binascii
 import ipaddress
+import os
 import struct
+
+import yaml
+from ansible.errors import AnsibleFilterError
 
 
 def _read_ssh_string(blob, offset):
@@ -155,6 +159,48 @@ def pick(mapping, keys):
     return {k: mapping[k] for k in keys if k in mapping}
 
 
+def with_runbook_urls(rules, base_url):
+    """A Prometheus rule file with `runbook_url` set on every alert: base_url#<alert in lower case>.
+
+    The rule files stay as promtool tests them; the URL, which differs per
+    installation, is added when the monitoring role installs them.
+    """
+    groups = []
+    for group in rules["groups"]:
+        new_rules = []
+        for rule in group["rules"]:
+            if "alert" in rule:
+                annotations = dict(rule.get("annotations") or {})
+                annotations["runbook_url"] = f"{base_url}#{rule['alert'].lower()}"
+                rule = {**rule, "annotations": annotations}
+            new_rules.append(rule)
+        groups.append({**group, "rules": new_rules})
+    return {**rules, "groups": groups}
+
+
+def release_vars(role_dir, major):
+    """A role's settings for one Debian release: `<role>_release` in its vars/Debian-<major>.yml.
+
+    The single way release-aware roles read their release file, lazily (the
+    facts are known by then) and below the inventory in precedence, unlike
+    include_vars. A release the role has no file for is refused by name.
+    """
+    role_dir = os.path.normpath(str(role_dir))
+    role = os.path.basename(role_dir)
+    path = os.path.join(role_dir, "vars", f"Debian-{major}.yml")
+    if not os.path.isfile(path):
+        known = sorted(
+            f[len("Debian-") : -len(".yml")]
+            for f in os.listdir(os.path.join(role_dir, "vars"))
+            if f.startswith("Debian-") and f.endswith(".yml")
+        )
+        raise AnsibleFilterError(
+            f"role {role} has no settings for Debian {major} (no {path}); it supports Debian {', '.join(known)}"
+        )
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)[f"{role}_release"]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -169,4 +215,6 @@ class FilterModule:
             "tomwerk_backup_repository": backup_repository,
             "tomwerk_pick": pick,
             "tomwerk_postfix_list_with": postfix_list_with,
+            "tomwerk_release_vars": release_vars,
+            "tomwerk_with_runbook_urls": with_runbook_urls,
         }

@@ -89,6 +89,27 @@ def test_alert_rules_are_loaded(host, prometheus, evidence):
     assert all(loaded[name] == "ok" for name in wanted)
 
 
+@pytest.mark.tom("TOM-MON-01")
+def test_every_alert_links_its_runbook_and_the_page_has_it(host, prometheus, role_vars, evidence):
+    """Each loaded alert carries runbook_url = monitoring_runbook_url#<alert>, and that page has the section."""
+    groups = json.loads(fetch(host, f"{prometheus}/api/v1/rules"))["data"]["groups"]
+    links = {
+        r["name"]: r.get("annotations", {}).get("runbook_url", "")
+        for g in groups
+        for r in g["rules"]
+        if r["type"] == "alerting"
+    }
+    base = role_vars["monitoring_runbook_url"]
+    unlinked = sorted(name for name, url in links.items() if url != f"{base}#{name.lower()}")
+    evidence("runbook page", base)
+    evidence("alerts linking their runbook", f"{len(links) - len(unlinked)} of {len(links)}")
+    assert links, "Prometheus has no alert rule loaded"
+    assert not unlinked, f"alerts without their runbook_url: {unlinked}"
+    page = fetch(host, base)
+    absent = sorted(name for name in links if f'id="{name.lower()}"' not in page)
+    assert not absent, f"{base} lacks the sections of: {absent}"
+
+
 # Serial: it reads every host's alerts, so it must not run while other hosts' checks
 # make deliberate drift (a weak hash, a failed login). Those checks undo their drift,
 # but the alert resolves only after the exporter's next check, a scrape and an

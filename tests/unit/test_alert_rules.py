@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -9,7 +11,11 @@ import subprocess
 import pytest
 import yaml
 
-from tomwerk import ROOT, catalogue
+from tomwerk import ROOT, catalogue, runbooks
+
+_spec = importlib.util.spec_from_file_location("tomwerk_filters", ROOT / "plugins" / "filter" / "tomwerk.py")
+filters = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(filters)
 
 RULE_FILES = sorted((ROOT / "roles").glob("*/files/alerts/*.yml"))
 TEST_FILES = sorted((ROOT / "tests" / "promtool").glob("*.test.yml"))
@@ -27,6 +33,7 @@ def rules() -> dict[str, dict]:
     return found
 
 
+@functools.cache
 def cases() -> list[dict]:
     return [
         case for path in TEST_FILES for test in yaml.safe_load(path.read_text())["tests"]
@@ -35,6 +42,7 @@ def cases() -> list[dict]:
 
 
 RULES = rules()
+TOMS = catalogue.load()
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -51,7 +59,7 @@ def test_rule_names_its_tom(name):
     if tom is None:
         assert any(m in rule["expr"] for m in TOM_LABELLED), f"{name}: no tom label and no tom-labelled series"
     else:
-        assert tom in catalogue.load(), tom
+        assert tom in TOMS, tom
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -60,9 +68,37 @@ def test_rule_metrics_follow_conventions(name):
         assert not metric.endswith("_total") or "rate(" in RULES[name]["expr"] or "increase(" in RULES[name]["expr"]
 
 
+@pytest.mark.heavy
 def test_promtool_unit_tests_pass():
     """`promtool test rules` on every test file (also `make rules`)."""
     assert shutil.which("promtool"), "promtool is missing: `make bootstrap` installs Debian's prometheus package"
     for path in TEST_FILES:
         proc = subprocess.run(["promtool", "test", "rules", path.name], cwd=path.parent, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_runbooks_are_generated_and_have_a_section_per_alert():
+    books = runbooks.load(TOMS)
+    assert sorted(b.alert for b in books) == sorted(RULES)
+    markdown, console = runbooks.MARKDOWN.read_text(), runbooks.CONSOLE.read_text()
+    assert markdown == runbooks.markdown(books), "docs/runbooks.md is stale: run `make readme`"
+    assert console == runbooks.console(books), "the runbook console is stale: run `make readme`"
+    for name in RULES:
+        assert f"\n## {name}\n" in markdown
+        assert f'<section id="{name.lower()}">' in console
+    assert "{{" not in console  # Prometheus renders consoles as Go templates
+
+
+def test_installed_rules_link_their_runbook_and_keep_everything_else():
+    base = "https://monitor.example:9090/consoles/tomwerk-runbooks.html"
+    for path in RULE_FILES:
+        original = yaml.safe_load(path.read_text())
+        linked = filters.with_runbook_urls(original, base)
+        for group, new_group in zip(original["groups"], linked["groups"], strict=True):
+            for rule, new_rule in zip(group["rules"], new_group["rules"], strict=True):
+                if "alert" not in rule:
+                    assert new_rule == rule
+                    continue
+                notes = dict(new_rule["annotations"])
+                assert notes.pop("runbook_url") == f"{base}#{rule['alert'].lower()}"
+                assert {**new_rule, "annotations": notes} == rule

@@ -9,6 +9,9 @@ import struct
 import subprocess
 import sys
 
+import pytest
+from ansible.errors import AnsibleFilterError
+
 from tomwerk import ROOT
 
 _spec = importlib.util.spec_from_file_location("tomwerk_filters", ROOT / "plugins" / "filter" / "tomwerk.py")
@@ -93,3 +96,28 @@ def test_postfix_list_with_keeps_the_order_under_every_string_hash_seed():
         for seed in range(12)
     }
     assert set(results.values()) == {"inet:127.0.0.1:7357 inet:127.0.0.1:7358"}, results
+
+
+def test_release_vars_reads_the_release_file_of_the_role():
+    for major, kex in (("12", "sntrup761x25519-sha512"), ("13", "mlkem768x25519-sha256")):
+        release = filters.release_vars(ROOT / "roles" / "ssh_access", major)
+        assert release["kex_algorithms"][0] == kex
+    # A neighbour role's file, as backup_target reads ssh_access's.
+    via = filters.release_vars(f"{ROOT}/roles/backup_target/../ssh_access", "13")
+    assert via == filters.release_vars(ROOT / "roles" / "ssh_access", "13")
+
+
+def test_release_vars_refuses_a_release_without_a_file_and_names_the_known_ones():
+    refused = r"role ssh_access has no settings for Debian 11 .*supports Debian 12, 13"
+    with pytest.raises(AnsibleFilterError, match=refused):
+        filters.release_vars(ROOT / "roles" / "ssh_access", "11")
+
+
+def test_release_aware_roles_read_their_file_through_the_one_filter():
+    users = []
+    for vars_main in sorted((ROOT / "roles").glob("*/vars/main.yml")):
+        text = vars_main.read_text()
+        assert "/vars/Debian-" not in text, f"{vars_main}: use tomwerk_release_vars, not a file lookup"
+        if "tomwerk_release_vars" in text:
+            users.append(vars_main.parent.parent.name)
+    assert users == ["backup_target", "jitsi", "log_privacy", "ssh_access", "web_tls"]
