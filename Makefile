@@ -14,7 +14,7 @@ export TOMWERK_LAB_DIR := $(ROOT)/.lab
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PY_COLORS := 1
 
-.PHONY: help bootstrap image lab-up demo verify audit lab-down lint unit lab-test lab-test-steps test rules readme sample-report bench lock clean
+.PHONY: help bootstrap image lab-up demo verify audit upgrade-test lab-down lint unit heavy lab-test lab-test-steps test rules readme sample-report bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,21 @@ demo: lab-up ## main job: install, build and provision the lab, check it; the la
 	cat results/latest/summary.txt 2>/dev/null || echo "tomwerk verify did not complete: see the output above"; \
 	exit $$rc
 
+# Not in CI (it takes about as long as CI). The lab starts as an older fleet:
+# every host on Debian 12. Each is upgraded in place to 13 and rebooted, the
+# lab is converged again, and every check must pass. The lab stays up, on 13.
+upgrade-test: image ## Debian 12 -> 13 in place: an all-12 lab, upgraded, converged again, verified
+	-molecule destroy -s $(SCENARIO)
+	@echo "➜ upgrade-test: an all-Debian-12 lab, $$(date -u +%T)"
+	TOMWERK_LAB_NEW_RELEASE=bookworm $(MAKE) --no-print-directory lab-up
+	@echo "➜ upgrade-test: upgrade every host to Debian 13, $$(date -u +%T)"
+	lab/upgrade-to-trixie.sh
+	@echo "➜ upgrade-test: converge again, $$(date -u +%T)"
+	molecule converge -s $(SCENARIO)
+	@echo "➜ upgrade-test: verify, $$(date -u +%T)"
+	@$(MAKE) --no-print-directory verify
+	@echo "➜ upgrade-test: done, $$(date -u +%T)"
+
 lab-down: ## destroy the lab hosts and network
 	-molecule destroy -s $(SCENARIO)
 	-podman network rm tomwerk-lab
@@ -90,8 +105,13 @@ lint: bootstrap ## yamllint, ansible-lint (production profile), ruff
 	ruff check .
 	ruff format --check .
 
-unit: bootstrap ## tests that need no hosts (catalogue, bad input, filters, ...)
-	pytest tests/unit -q -n auto
+# Fast, and needs only the venv: no podman, no Chromium. The tests that need a
+# controller package or run Ansible end to end are marked heavy.
+unit: $(VENV)/.installed ## tests that need no hosts and no controller packages (catalogue, roles, filters, exporter, ...)
+	pytest tests/unit -q -n auto -m "not heavy"
+
+heavy: bootstrap ## the unit tests that need controller packages or run Ansible (restic, promtool, Chromium, bad input)
+	pytest tests/unit -q -n auto -m heavy
 
 # CI stops everything at 90 minutes and shows only the log's tail: the lab run
 # stops itself earlier, so the tail still says which step took the time.
@@ -119,13 +139,13 @@ lab-test-steps:
 	echo "➜ verify: Executing"; $(MAKE) --no-print-directory verify || rc=$$?; echo "➜ verify: Executed"; \
 	exit $$rc
 
-test: lint unit lab-test ## every test (what CI runs)
+test: lint unit heavy lab-test ## every test (what CI runs)
 
 rules: bootstrap ## promtool: check and unit-test the alert rules (also part of `make unit`)
 	promtool check rules roles/*/files/alerts/*.yml
 	cd tests/promtool && promtool test rules *.test.yml
 
-readme: bootstrap ## regenerate the README's TOM map from toms.yml
+readme: bootstrap ## regenerate the README's TOM map and each role's README (argument_specs, meta, toms.yml)
 	tomwerk catalogue sync-tests
 	tomwerk catalogue update-readme
 

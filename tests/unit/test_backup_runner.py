@@ -33,9 +33,13 @@ backup = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(backup)
 
 RESTIC = shutil.which("restic")
-needs_restic = pytest.mark.skipif(
-    RESTIC is None, reason="restic is not installed (apt-get install restic; CI installs lab/host-packages.txt)"
-)
+
+
+def needs_restic(test):
+    """Runs real restic: heavy (`make test`, not `make unit`), and skipped where restic is missing."""
+    reason = "restic is not installed (apt-get install restic; CI installs lab/host-packages.txt)"
+    return pytest.mark.heavy(pytest.mark.skipif(RESTIC is None, reason=reason)(test))
+
 
 PASSWORD = "Correct-Horse-7f3a9c-Battery"  # noqa: S105 (a test repository's password)
 CITIES = {"berlin-1": "Berlin", "frankfurt-1": "Frankfurt", "nuremberg-1": "Nuremberg"}

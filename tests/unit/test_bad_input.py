@@ -20,6 +20,9 @@ import yaml
 
 from tomwerk import ROOT
 
+# Runs ansible-playbook over every case: heavy (`make test`, not `make unit`).
+pytestmark = pytest.mark.heavy
+
 CASES = yaml.safe_load((Path(__file__).parent / "bad_input_cases.yml").read_text())["cases"]
 
 PLAYBOOK = """

@@ -566,6 +566,7 @@ def test_broken_state_file_is_a_check_error(changes, reason, caplog):
 RUNNER = ROOT / "tomwerk_host" / "backup.py"
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed (apt-get install restic)")
 def test_the_real_runner_writes_what_the_collector_reads(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("tomwerk_backup_e2e", RUNNER)

@@ -34,9 +34,12 @@ ORGANISATIONAL = [t for t in TOMS.values() if not t.technical]
 GENERATED = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC)
 CHROMIUM = Path("/usr/bin/chromium")
 RESULT_SHA256 = hashlib.sha256((FIXTURES / "result.json").read_bytes()).hexdigest()
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (lab/host-packages.txt installs it)"
-)
+
+
+def needs_chromium(test):
+    """Starts headless Chromium: heavy (`make test`, not `make unit`), skipped where it is missing."""
+    reason = "needs /usr/bin/chromium (lab/host-packages.txt installs it)"
+    return pytest.mark.heavy(pytest.mark.skipif(not CHROMIUM.exists(), reason=reason)(test))
 
 
 # ----------------------------------------------------------------- expectations from the result
@@ -617,7 +620,6 @@ def screenshot(html: Path, png: Path, profile: Path, size: tuple[int, int] = (12
     )  # fmt: skip
 
 
-@pytest.mark.heavy
 @needs_chromium
 def test_html_renders_in_headless_chromium(rendered, tmp_path):
     html = tmp_path / "report.de.html"
@@ -657,7 +659,6 @@ def read_pgm(data: bytes) -> tuple[int, int, bytes]:
     return width, height, data[pos + 1 : pos + 1 + width * height]
 
 
-@pytest.mark.heavy
 @needs_chromium
 @pytest.mark.skipif(not shutil.which("pdftoppm"), reason="needs pdftoppm and pdftotext (Debian package poppler-utils)")
 def test_pdf_has_no_blank_page_and_names_its_result(tmp_path):
