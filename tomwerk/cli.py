@@ -164,8 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tomwerk.inventory import InventoryError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (InventoryError, catalogue.CatalogueError) as exc:
+        # Bad input the user can fix: one line and exit 2, never a traceback.
+        print(f"tomwerk {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
