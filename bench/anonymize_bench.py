@@ -55,18 +55,23 @@ def load_anonymizer():
 
 _TOKEN_SPLIT = re.compile(r"[\s\[\](){}<>\"'`,;=|/\\*!?&^~$#]+")
 _MAIL = re.compile(r"[^\s@<>\[\](),;:\"'=/]+@[^\s@<>\[\](),;:\"'=/]+")
-SYSTEMD_UNIT_SUFFIXES = (
-    ".service",
-    ".socket",
-    ".timer",
-    ".mount",
-    ".automount",
-    ".path",
-    ".slice",
-    ".scope",
-    ".swap",
-    ".device",
-    ".target",
+# A unit and its drop-in and dependency directories (user@0.service.d, as dpkg names it).
+SYSTEMD_UNIT_SUFFIXES = tuple(
+    "." + unit + extra
+    for unit in (
+        "service",
+        "socket",
+        "timer",
+        "mount",
+        "automount",
+        "path",
+        "slice",
+        "scope",
+        "swap",
+        "device",
+        "target",
+    )
+    for extra in ("", ".d", ".wants", ".requires")
 )
 ANONYMISED_MAIL = "x@x"
 

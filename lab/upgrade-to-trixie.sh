@@ -40,20 +40,52 @@ upgrade_one() {
     return 1
   fi
   podman restart --time 30 "$host" >/dev/null
-  # Degraded is the converge's to fix; only a host that never settles is an error.
-  podman exec "$host" timeout 300 systemctl is-system-running --wait >/dev/null || true
-  echo "upgrade-to-trixie: $host: now Debian $(podman exec "$host" cat /etc/debian_version), $(($(date +%s) - start)) s"
+  # Degraded is the converge's to fix; a host that never settles is an error.
+  state=$(podman exec "$host" timeout 300 systemctl is-system-running --wait 2>/dev/null || true)
+  case "$state" in
+    running|degraded) ;;
+    *) echo "upgrade-to-trixie: $host: did not come up after the reboot (systemd: '${state:-no answer}')"; return 1 ;;
+  esac
+  if [ "$(release "$host")" != 13 ]; then
+    echo "upgrade-to-trixie: $host: still not Debian 13 after the upgrade (see $LOGDIR/$host.log)"
+    return 1
+  fi
+  echo "upgrade-to-trixie: $host: now Debian $(podman exec "$host" cat /etc/debian_version) ($state), $(($(date +%s) - start)) s"
 }
 
 # In parallel: most of the time is downloading, and each host has its own cache.
 pids="" names=""
 for host in $hosts; do
-  [ "$(release "$host")" = 12 ] || continue
+  now=$(release "$host") || { echo "upgrade-to-trixie: $host: cannot read its release" >&2; exit 1; }
+  [ "$now" = 12 ] || continue
   echo "upgrade-to-trixie: $host: Debian 12 -> 13 (log: $LOGDIR/$host.log)"
   upgrade_one "$host" &
   pids="$pids $!" names="$names $host"
 done
-[ -n "$names" ] || { echo "upgrade-to-trixie: no Debian 12 host among: $(echo $hosts)"; exit 0; }
+# Nothing to upgrade is a failed test: the checks after it would prove nothing.
+[ -n "$names" ] || { echo "upgrade-to-trixie: no Debian 12 host among: $(echo $hosts)" >&2; exit 1; }
 failed=0
 for pid in $pids; do wait "$pid" || failed=1; done
-exit $failed
+[ "$failed" = 0 ] || exit 1
+
+# Lab only: pebble, the stand-in for Let's Encrypt, keeps its CA and accounts in
+# memory, so its host's reboot left every lab certificate and ACME account void
+# (Let's Encrypt keeps both across an upgrade). The clients forget theirs, and
+# the converge orders new ones, as on a first install.
+restarted=0
+for host in $names; do
+  if podman exec "$host" systemctl -q is-enabled pebble.service 2>/dev/null; then restarted=1; fi
+done
+if [ "$restarted" = 1 ]; then
+  for host in $hosts; do
+    podman exec "$host" sh -euc '
+      for conf in /etc/letsencrypt/renewal/*.conf; do
+        [ -e "$conf" ] || continue
+        certbot delete --non-interactive --cert-name "$(basename "$conf" .conf)" >/dev/null
+        echo "upgrade-to-trixie: $(hostname): forgot the lab ACME certificate $(basename "$conf" .conf) (pebble restarted)"
+      done
+      rm -rf /etc/letsencrypt/accounts
+      # the deploy hook linked them here; dangling, the web role puts its placeholder back
+      find /etc/tomwerk -xtype l -delete'
+  done
+fi

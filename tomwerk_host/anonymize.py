@@ -192,7 +192,12 @@ DOMAIN_RE = re.compile(
     # the whole domain or nothing, so the unit check below cannot be dodged by backtracking
     rb"(?![%(c)s]|\.[%(c)s])"
     % {b"c": _DOMAIN_CHARS}
-    + b"".join(rb"(?<!\." + suffix + rb")" for suffix in _SYSTEMD_UNIT_SUFFIXES)
+    # a unit, or its drop-in and dependency directories (user@0.service.d, as dpkg names it)
+    + b"".join(
+        rb"(?<!\." + suffix + extra + rb")"
+        for suffix in _SYSTEMD_UNIT_SUFFIXES
+        for extra in (b"", rb"\.d", rb"\.wants", rb"\.requires")
+    )
 )
 
 

@@ -30,9 +30,11 @@ _TOKEN_SPLIT = re.compile(r"[\s\[\](){}<>\"'`,;=|/\\*!?&^~$#]+")
 # A backslash ends the local part: rsyslog writes control characters as "\r\n", and the
 # anonymiser takes the "n" of "\nalice@example.org" with the address ("\r\x@x").
 _MAIL = re.compile(r"[^\s@<>\[\](),;:\"'=/\\]+@[\w.-]+")
+# A unit and its drop-in and dependency directories (user@0.service.d, as dpkg names it).
 _UNIT_SUFFIXES = tuple(
-    "." + s
+    "." + s + extra
     for s in ["service", "socket", "timer", "mount", "automount", "path", "slice", "scope", "swap", "device", "target"]
+    for extra in ("", ".d", ".wants", ".requires")
 )
 SKIP_NAMES = ("wtmp", "btmp", "lastlog", "faillog")
 

@@ -157,6 +157,8 @@ UNCHANGED = [
     "from=<>",
     "Started user@1000.service - User Manager for UID 1000.",
     "getty@tty1.service: Deactivated successfully.",
+    "dpkg: warning: unable to delete old directory '/lib/systemd/system/user@0.service.d': Directory not empty",
+    "Created symlink /etc/systemd/system/getty.target.wants/getty@tty1.service.",
     "openvpn@server.socket",
     "@alice",
     "alice@",

@@ -45,6 +45,11 @@ def test_login_records_are_read_by_the_scanners_own_parsers(tmp_path):
         (r"tomwerk-verify: hosts.\r\x@x done", []),  # the anonymiser took the "n" with the address
         ("from 0 port 22, user x@x", []),
         ("Started getty@tty1.service", []),
+        (
+            "dpkg: warning: unable to delete old directory '/lib/systemd/system/user@0.service.d': Directory not empty",
+            [],
+        ),
+        ("alice@mail.d", ["alice@mail.d"]),
         # Debian 13's apt term.log: a systemd template path, not a mailbox
         ("Created symlink '/etc/systemd/system/sshd@.service.wants/sshd-keygen.service'", []),
         ("mail from alice@-bad and bob@mail.example", ["bob@mail.example"]),
