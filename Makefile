@@ -141,7 +141,7 @@ lab-test-steps:
 
 test: lint unit heavy lab-test ## every test (what CI runs)
 
-rules: bootstrap ## promtool: check and unit-test the alert rules (also part of `make unit`)
+rules: bootstrap ## promtool: check and unit-test the alert rules (also part of `make heavy`)
 	promtool check rules roles/*/files/alerts/*.yml
 	cd tests/promtool && promtool test rules *.test.yml
 

@@ -14,6 +14,7 @@ import yaml
 from tomwerk import ROOT
 from tomwerk.catalogue import Tom
 from tomwerk.inventory import plays
+from tomwerk.readme import md_text
 
 RELEASES = {"bookworm": "Debian 12 (bookworm)", "trixie": "Debian 13 (trixie)"}
 NOTICE = (
@@ -61,7 +62,7 @@ def _options(options: dict, defaults: dict, prefix: str = "") -> list[str]:
         if spec.get("choices"):
             description += " One of: " + ", ".join(_value(c) for c in spec["choices"]) + "."
         required = "yes" if spec.get("required") else ""
-        rows.append(f"| `{path}` | {kind} | {required} | {default} | {_cell(description)} |")
+        rows.append(f"| `{path}` | {kind} | {required} | {default} | {_cell(md_text(description))} |")
         if spec.get("options"):
             sep = "[]." if spec.get("type") == "list" else "."
             rows += _options(spec["options"], {}, f"{path}{sep}")
@@ -83,8 +84,8 @@ def role_readme(role: str, toms: dict[str, Tom], root: Path = ROOT) -> str:
     defaults = _yaml(role_dir / "defaults" / "main.yml") or {}
     main = specs["main"]
     releases = [RELEASES.get(v, v) for p in meta.get("platforms", []) for v in p.get("versions", [])]
-    lines = [f"# Role `{role}`", "", NOTICE, "", main["short_description"] + ".", ""]
-    lines += [f"- {_cell(d)}" for d in main.get("description", [])]
+    lines = [f"# Role `{role}`", "", NOTICE, "", md_text(main["short_description"]) + ".", ""]
+    lines += [f"- {md_text(_cell(d))}" for d in main.get("description", [])]
     lines += ["", f"Runs on: {', '.join(releases)}."]
 
     served = [t for t in toms.values() if role in t.roles]
@@ -94,7 +95,7 @@ def role_readme(role: str, toms: dict[str, Tom], root: Path = ROOT) -> str:
         for tom in served:
             metrics = ", ".join(f"`{m}`" for m in tom.metrics) or "-"
             alerts = ", ".join(f"`{a}`" for a in tom.alerts) or "-"
-            lines.append(f"| {tom.id} | {_cell(tom.title['en'])} | {metrics} | {alerts} |")
+            lines.append(f"| {tom.id} | {_cell(md_text(tom.title['en']))} | {metrics} | {alerts} |")
         lines += ["", "The checks of each TOM are listed in the catalogue (`toms.yml`) and the project README."]
     else:
         lines.append("No TOM of its own: other roles use it.")
@@ -110,7 +111,7 @@ def role_readme(role: str, toms: dict[str, Tom], root: Path = ROOT) -> str:
     if others:
         lines += ["", "## Other entry points", ""]
         for name, spec in others.items():
-            lines.append(f"- `{name}`: {_cell(spec.get('short_description', ''))}")
+            lines.append(f"- `{name}`: {md_text(_cell(spec.get('short_description', '')))}")
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from tomwerk import ROOT
 from tomwerk.catalogue import Tom
+from tomwerk.readme import md_text
 
 RULES_DIR = ROOT / "roles" / "monitoring" / "files" / "alerts"
 MARKDOWN = ROOT / "docs" / "runbooks.md"
@@ -87,15 +88,15 @@ def markdown(books: list[Runbook]) -> str:
     for book in books:
         lines += ["", f"## {book.alert}", ""]
         if book.tom:
-            lines.append(f"**{book.tom.id}: {book.tom.title['en']}** ({book.severity})")
+            lines.append(f"**{book.tom.id}: {md_text(book.tom.title['en'])}** ({book.severity})")
         else:
             lines.append(f"**Every TOM** ({book.severity})")
-        lines += ["", f"**What it means.** {book.means}."]
+        lines += ["", f"**What it means.** {md_text(book.means)}."]
         if book.tom:
-            lines += ["", f"The promise at stake: {_plain(book.tom.statement['en'])}"]
-        lines += ["", f"**What to do.** {book.todo}"]
+            lines += ["", f"The promise at stake: {md_text(_plain(book.tom.statement['en']))}"]
+        lines += ["", f"**What to do.** {md_text(book.todo)}"]
         if book.tom and _remedy(book.tom):
-            lines += ["", f"To restore the TOM: {_remedy(book.tom)}"]
+            lines += ["", f"To restore the TOM: {md_text(_remedy(book.tom))}"]
     return "\n".join(lines) + "\n"
 
 

@@ -204,3 +204,16 @@ def test_role_readme_follows_a_changed_spec(tmp_path):
     after = roledoc.role_readme("ssh_access", TOMS, root=tmp_path)
     assert "| TCP port sshd listens on. |" in before
     assert "| The port. |" in after and before.replace("TCP port sshd listens on.", "The port.") == after
+
+
+def test_generated_markdown_has_no_bare_angle_bracket():
+    """GitHub drops <placeholder> outside code spans as an HTML tag; the generators escape it."""
+    from tomwerk import runbooks
+
+    files = [ROOT / "roles" / role / "README.md" for role in ROLES] + [runbooks.MARKDOWN]
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.startswith("<!--"):
+                continue
+            prose = "".join(part for i, part in enumerate(line.split("`")) if i % 2 == 0)
+            assert "<" not in prose, f"{path}:{number}: {line}"
