@@ -41,7 +41,13 @@ upgrade_one() {
   fi
   podman restart --time 30 "$host" >/dev/null
   # Degraded is the converge's to fix; a host that never settles is an error.
-  state=$(podman exec "$host" timeout 300 systemctl is-system-running --wait 2>/dev/null || true)
+  # Right after the restart podman exec may not reach the container yet: retry.
+  state=""
+  for _ in $(seq 60); do
+    state=$(podman exec "$host" timeout 300 systemctl is-system-running --wait 2>/dev/null) || true
+    [ -z "$state" ] || break
+    sleep 2
+  done
   case "$state" in
     running|degraded) ;;
     *) echo "upgrade-to-trixie: $host: did not come up after the reboot (systemd: '${state:-no answer}')"; return 1 ;;
