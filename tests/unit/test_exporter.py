@@ -507,6 +507,27 @@ def test_http_scrape_of_the_running_server():
     assert convention_violations(s) == [] and personal_label_values(s) == []
 
 
+def test_a_burst_of_connections_is_queued_not_dropped():
+    """socketserver's default backlog of 5 drops the SYNs of a burst; the client retries seconds later.
+
+    The server listens but accepts nothing yet (a busy accept loop): every one of 64
+    connections must still complete at once, queued by the kernel."""
+    import socket
+
+    server = core.make_http_server(CollectorRegistry(), "127.0.0.1", 0)
+    clients = []
+    try:
+        for _ in range(64):
+            clients.append(socket.create_connection(server.server_address, timeout=0.5))
+    except TimeoutError:
+        pass
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
+    assert len(clients) == 64, f"only {len(clients)} connections were queued"
+
+
 def test_http_answers_200_even_if_rendering_fails():
     class Broken:
         def collect(self):
