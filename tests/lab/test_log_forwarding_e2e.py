@@ -11,7 +11,8 @@ import shlex
 import time
 
 import pytest
-import testinfra
+
+from tests.lab.conftest import lab_host
 
 LINES = 10_000
 LOG_SERVER = "log1.lab.tomwerk.test"
@@ -29,8 +30,8 @@ def wait_for(check, timeout: float, step: float = 1.0):
 
 @pytest.mark.tom("TOM-LOG-03")
 def test_an_outage_of_the_log_server_loses_nothing():
-    web1 = testinfra.get_host("nsenter://web1")
-    log1 = testinfra.get_host("nsenter://log1")
+    web1 = lab_host("web1")
+    log1 = lab_host("log1")
     token = secrets.token_hex(4)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     path = f"/var/log/remote/web1/{day}.log"
@@ -74,8 +75,8 @@ def test_an_outage_of_the_log_server_loses_nothing():
 @pytest.mark.tom("TOM-LOG-03")
 def test_a_restart_does_not_hang_while_the_log_server_is_silent(evidence):
     """rsyslog restarts in seconds while the log server drops packets mid-session (no 90 s stop hang)."""
-    web1 = testinfra.get_host("nsenter://web1")
-    log1 = testinfra.get_host("nsenter://log1")
+    web1 = lab_host("web1")
+    log1 = lab_host("log1")
     web1.check_output("logger -t tomwerk-e2e session-up")  # an established RELP session
     time.sleep(2)
     log1.check_output(f"nft insert rule inet tomwerk input tcp dport {RELP_PORT} drop comment '\"tomwerk-e2e-silent\"'")

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-import testinfra
 
 from tests.compliance.conftest import exporter_sample
+from tests.lab.conftest import lab_host
 from tomwerk import ROOT
 
 HOST = "web1"
@@ -46,7 +46,7 @@ def verify_pwd(tmp_path: Path) -> tuple[int, dict]:
 @pytest.mark.serial
 @pytest.mark.tom("TOM-PWD-01")
 def test_a_broken_input_turns_the_metric_and_the_check_red(tmp_path, evidence):
-    web1 = testinfra.get_host(f"nsenter://{HOST}")
+    web1 = lab_host(HOST)
     assert exporter_sample(web1, METRIC) == 1, "TOM-PWD-01 must hold on web1 before the test"
     web1.check_output(f"useradd --no-create-home --shell /usr/sbin/nologin {USER}")
     try:

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-import testinfra
 
-from tests.lab.conftest import ansible_playbook, recap
+from tests.lab.conftest import ansible_playbook, lab_host, recap
 
 WATCHED = ["/etc/ssh/sshd_config", "/etc/nftables.conf", "/etc/pam.d/common-password", "/etc/passwd", "/etc/shadow"]
 
@@ -29,7 +28,7 @@ def checksums(host) -> dict[str, str]:
 )
 def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
     """site.yml with bad input fails on web1, names the variable, and leaves every watched file as it was."""
-    web1 = testinfra.get_host("nsenter://web1")
+    web1 = lab_host("web1")
     before = checksums(web1)
     result = ansible_playbook("playbooks/site.yml", "--limit", "web1", "-e", json.dumps(bad_vars))
     assert result.returncode != 0
@@ -43,7 +42,7 @@ def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
 def test_ansible_survives_sshd_and_firewall_reloads_over_ssh(lab, tmp_path):
     """Ansible connected over SSH as a named admin re-applies ssh_access and firewall,
     with sshd and nftables reloaded under it, and keeps talking to the host."""
-    web1 = testinfra.get_host("nsenter://web1")
+    web1 = lab_host("web1")
     address = web1.check_output("hostname -I").split()[0]
     key = Path(lab.var("web1", "tomwerk_lab_dir")) / "keys" / "alice"
     inventory = tmp_path / "ssh.yml"
