@@ -43,6 +43,21 @@ def cmd_audit(args) -> int:
     return run.exit_code
 
 
+def cmd_check_inventory(args) -> int:
+    from tomwerk import check_inventory
+
+    try:
+        hosts, found = check_inventory.run(args.inventory, args.release, args.vault_password_file)
+    except RuntimeError as exc:
+        print(f"tomwerk check-inventory: {exc}", file=sys.stderr)
+        return 2
+    for problem in found:
+        print(f"{problem.host}: {problem.task}: {problem.message}")
+    bad = len({p.host for p in found})
+    print(f"tomwerk check-inventory: {hosts} hosts, {bad} with bad input, {len(found)} problems")
+    return 1 if found else 0
+
+
 def cmd_report(args) -> int:
     from tomwerk.report import ReportError, write_reports
 
@@ -126,6 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--out", default="results", help="where the audit directory goes (default: results)")
     aud.add_argument("--playbook", default=str(ROOT / "playbooks" / "site.yml"), help="default: %(default)s")
     aud.set_defaults(func=cmd_audit)
+
+    chk = sub.add_parser(
+        "check-inventory",
+        help="run every role's input checks for every host of an inventory; contacts no host, changes nothing",
+        description="Exit 0: the input is good; 1: bad input (one line per problem, naming the variable); "
+        "2: the inventory or the run itself failed.",
+    )
+    chk.add_argument("--inventory", required=True, help="Ansible inventory to check (file or directory)")
+    chk.add_argument(
+        "--release", type=int, choices=(12, 13), default=13,
+        help="Debian release the release-aware checks assume, unless a host sets tomwerk_debian_release "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    chk.add_argument("--vault-password-file", help="for vault-encrypted variables (or ANSIBLE_VAULT_PASSWORD_FILE)")
+    chk.set_defaults(func=cmd_check_inventory)
 
     rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown, PDF)")
     rep.add_argument(
