@@ -22,6 +22,10 @@ def cmd_catalogue(args) -> int:
         print(f"updated the TOM map in {path}")
         changed = roledoc.write_all(toms)
         print("role READMEs rewritten: " + (", ".join(changed) or "none (all current)"))
+        from tomwerk import check_inventory
+
+        print(f"{check_inventory.SITE_VALIDATION.relative_to(ROOT)}: "
+              + ("rewritten" if check_inventory.write_site_validation() else "current"))  # fmt: skip
         written = runbooks.write(toms)
         print("runbooks rewritten: " + (", ".join(str(p.relative_to(ROOT)) for p in written) or "none (all current)"))
     return 0

@@ -4,6 +4,7 @@ sshd and firewall reload over its own SSH connection."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,16 @@ def checksums(host) -> dict[str, str]:
         ({"ssh_access_admins": []}, "ssh_access_admins"),
         ({"firewall_allow": [{"port": "http"}]}, "firewall_allow"),
         ({"password_policy_allowed_hashes": ["md5"]}, "password_policy_allowed_hashes"),
+        # web1's last role in site.yml: refused before the first role's first change.
+        ({"dnssec_algorithm": "rsamd5"}, "dnssec_algorithm"),
     ],
-    ids=["no-admins", "port-not-a-number", "weak-hash-allowed"],
+    ids=["no-admins", "port-not-a-number", "weak-hash-allowed", "last-role"],
 )
 def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
-    """site.yml with bad input fails on web1, names the variable, and leaves every watched file as it was."""
+    """site.yml with bad input fails on web1, names the variable, and leaves every watched file as it was.
+
+    No task but the input checks ran (playbooks/validate.yml, imported first): on a fresh host too,
+    nothing would have changed, whichever role's input is bad."""
     web1 = lab_host("web1")
     before = checksums(web1)
     result = ansible_playbook("playbooks/site.yml", "--limit", "web1", "-e", json.dumps(bad_vars))
@@ -37,6 +43,10 @@ def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
     assert counters["failed"] == 1
     assert counters["changed"] == 0
     assert checksums(web1) == before
+    ran = re.findall(r"^TASK \[(?:[\w.]+ : )?([^\]]+)\]", result.stdout, re.MULTILINE)
+    others = {t for t in ran if not t.startswith(("Validate", "Each role's input checks", "Gathering Facts",
+                                                 "Validating arguments against arg spec"))}  # fmt: skip
+    assert others == set(), f"tasks ran before the refusal: {sorted(others)}"
 
 
 def test_ansible_survives_sshd_and_firewall_reloads_over_ssh(lab, tmp_path):
