@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from tomwerk import ROOT, __version__, catalogue, readme, roledoc, runbooks
 
@@ -100,10 +102,18 @@ def cmd_pack(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tomwerk", description="TOMs as code")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--project",
+        help="the tomwerk project to work on: a checkout with toms.yml, roles and checks "
+        "(default: $TOMWERK_PROJECT, this package's source tree, or the nearest above the working directory; "
+        f"now {ROOT})",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     cat = sub.add_parser("catalogue", help="the TOM catalogue (toms.yml)")
     cat.add_argument(
         "action",
+        nargs="?",
+        default="map",
         choices=["map", "sync-tests", "update-readme"],
         help="print the README's TOM map; fill each entry's tests from the pytest markers; "
         "rewrite the README map, the role READMEs and the alert runbooks",
@@ -201,6 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     from tomwerk.inventory import InventoryError
 
     args = build_parser().parse_args(argv)
+    if args.project and Path(args.project).resolve() != ROOT:
+        # The project decides module-level paths at import: start again with it.
+        os.environ["TOMWERK_PROJECT"] = str(Path(args.project).resolve())
+        rest = list(sys.argv[1:] if argv is None else argv)
+        os.execv(sys.executable, [sys.executable, "-m", "tomwerk", *rest])  # noqa: S606 (our own interpreter)
+    if not (ROOT / "toms.yml").is_file():
+        print(
+            f"tomwerk {args.command}: no tomwerk project at {ROOT} (no toms.yml): "
+            "run it inside a tomwerk checkout, or pass --project DIR",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return args.func(args)
     except (InventoryError, catalogue.CatalogueError) as exc:
