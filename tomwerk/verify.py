@@ -727,6 +727,10 @@ def _interruptible():
 def _run_parallel(runs: list[tuple[list[str], Callable[[str], None]]], cwd: Path, ctrl_c: list[bool]) -> list[int]:
     """Several pytest runs at once, each in a thread of its own; their exit codes in order."""
     codes = [2] * len(runs)
+    # Imported here, once: ansible_runner's first import is not thread-safe. Four threads importing
+    # it at once left `ansible_runner.plugins` bound to its subpackage instead of the plugin dict,
+    # and three of four runs died with "'module' object is not iterable" (seen in the upgrade test).
+    import ansible_runner.interface  # noqa: F401
 
     def one(index: int, args: list[str], show: Callable[[str], None]) -> None:
         codes[index] = _run_pytest(args, cwd, show, ctrl_c)
