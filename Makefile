@@ -170,9 +170,10 @@ RESULT ?= results/latest/result.json
 sample-report: bootstrap ## docs/sample-report.md, .png and .pdf (English) from RESULT (default: the demo's result)
 	tomwerk report --result $(RESULT) --lang en --format md,png,pdf --out docs --name sample-report
 
-bench: bootstrap ## benchmarks: tomwerk-anonymize vs anonip; the exporter's scrape time and RSS (needs the lab up)
+bench: bootstrap ## benchmarks: tomwerk-anonymize vs anonip; the exporter's scrape time, RSS and burst; verify at 8 and 16 hosts (needs the lab up)
 	$(VENV)/bin/python bench/anonymize_bench.py
 	$(VENV)/bin/python bench/exporter_bench.py
+	$(VENV)/bin/python bench/verify_scaling.py
 	$(VENV)/bin/python bench/rsyslog_pipeline_bench.py
 
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv
