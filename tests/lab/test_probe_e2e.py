@@ -36,7 +36,7 @@ def verify_pwd(tmp_path: Path) -> tuple[int, dict]:
     out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
     run = subprocess.run(
         [str(Path(sys.executable).parent / "tomwerk"), "verify", "--inventory", "inventories/lab", "--hosts", HOST,
-         "--out", str(out), "--", "tests/compliance/test_probes.py", "-k", "TOM-PWD-01"],
+         "--out", str(out), "--suite", "tests/compliance/test_probes.py", "--", "-k", "TOM-PWD-01"],
         capture_output=True, text=True, cwd=ROOT, timeout=600, env=os.environ,
     )  # fmt: skip
     (result,) = out.glob("*/result.json")
