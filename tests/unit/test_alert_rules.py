@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -11,11 +10,10 @@ import subprocess
 import pytest
 import yaml
 
+from tests.unit.loaders import filter_plugin
 from tomwerk import ROOT, catalogue, runbooks
 
-_spec = importlib.util.spec_from_file_location("tomwerk_filters", ROOT / "plugins" / "filter" / "tomwerk.py")
-filters = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters)
+filters = filter_plugin()
 
 RULE_FILES = sorted((ROOT / "roles").glob("*/files/alerts/*.yml"))
 TEST_FILES = sorted((ROOT / "tests" / "promtool").glob("*.test.yml"))
