@@ -13,7 +13,6 @@ import importlib
 import json
 import logging
 import subprocess
-import time
 
 import pytest
 
@@ -477,15 +476,6 @@ def recorder_files(tmp_path) -> tuple[str, str]:
     output = us.pending(str(status), runner, CHECKED, reboot_file=missing, booted=0, fingerprint=fingerprint)
     assert len(calls) == 2
     return status.read_text(), json.dumps(output, indent=2, sort_keys=True) + "\n"
-
-
-@pytest.fixture
-def berlin(monkeypatch):
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_fixtures_are_what_the_recorder_makes(tmp_path, berlin):
