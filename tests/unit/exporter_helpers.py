@@ -271,8 +271,12 @@ def the_error_logged(caplog, reason: str) -> str:
     return errors[0]
 
 
-def findings_logged(exporter: core.TomExporter, host: core.Host, caplog, drift, repair) -> list[str]:
-    """The log of a scrape, drift(host), three scrapes (findings, no failed check), repair(host) and two scrapes."""
+def findings_logged(caplog, host: core.Host, make: Callable[..., core.TomExporter], drift, repair) -> list[str]:
+    """The log of a scrape, drift(host), three scrapes (findings, no failed check), repair(host) and two scrapes.
+
+    The exporter is make(host, min_interval=0): every scrape runs the checks.
+    """
+    exporter = make(host, min_interval=0)
     with caplog.at_level(logging.INFO, logger=LOGGER):
         scrape(exporter)
         drift(host)
@@ -387,6 +391,9 @@ class CollectorTests:
         host.files[self.state] = json.dumps(data)
         self.failed_check(host, caplog)
         assert f"vars.{variable} is missing" in caplog.text
+
+    def findings_logged(self, caplog, drift, repair) -> list[str]:
+        return findings_logged(caplog, self.host(), self.exporter, drift, repair)
 
     def scrapes(self, drifts: Iterable[Callable]) -> Iterator[Scrape]:
         """A scrape of the recorded host after each drift."""

@@ -215,11 +215,10 @@ def test_errors_are_counted_per_run_but_logged_once(caplog):
 
 
 def test_findings_are_logged_when_they_change(caplog):
-    host = RecordedHost()
     assert findings_logged(
-        make_exporter(host, min_interval=0),
-        host,
         caplog,
+        RecordedHost(),
+        make_exporter,
         lambda h: h.edit_output(SSHD_T, "passwordauthentication no", "passwordauthentication yes"),
         lambda h: h.edit_output(SSHD_T, "passwordauthentication yes", "passwordauthentication no"),
     ) == [

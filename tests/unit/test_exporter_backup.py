@@ -25,16 +25,12 @@ from tests.unit.exporter_helpers import (
     RecordedHost,
     edit_json,
     exporter_with,
-    findings_logged,
     no_errors,
     personal_label_values,
     scrape,
 )
 from tomwerk_host.exporter import core
-from tomwerk_host.exporter.collectors import all_collectors
-
-# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-backup = importlib.import_module("tomwerk_host.exporter.collectors.backup")
+from tomwerk_host.exporter.collectors import all_collectors, backup
 
 BACKUP = FIXTURES / "backup"
 STATE = f"{STATE_DIR}/backup.json"
@@ -100,10 +96,6 @@ def client_host() -> RecordedHost:
 def make_backup_exporter(host: core.Host | None = None, now: float = NOW, **kwargs) -> core.TomExporter:
     """All registered collectors; the backup collector's clock (age of the last success) is set to now."""
     return exporter_with(backup.BackupCollector(now=FakeClock(now)), host or client_host(), now, **kwargs)
-
-
-def figures(s) -> dict:
-    return BACKUP_TESTS.figures(s)
 
 
 def set_vars(host: RecordedHost, **changes) -> None:
@@ -324,7 +316,7 @@ def test_no_run_yet_fails_every_backup_tom_as_a_finding(caplog):
         s = scrape(make_backup_exporter(host))
     assert s.toms() == BACKUP_TESTS.verdicts(BACKUP_TOMS)
     assert s.errors() == no_errors()
-    assert figures(s) == {
+    assert BACKUP_TESTS.figures(s) == {
         ("tomwerk_backup_locations_configured", ()): 3,
         ("tomwerk_backup_fresh_cities", ()): 0,
         ("tomwerk_backup_max_age_seconds", ()): 26 * HOUR,
@@ -363,10 +355,7 @@ def test_findings_name_location_and_city(caplog):
 
 
 def test_a_failed_run_is_a_finding_logged_once(caplog):
-    host = client_host()
-    assert findings_logged(
-        make_backup_exporter(host, min_interval=0),
-        host,
+    assert BACKUP_TESTS.findings_logged(
         caplog,
         _failed("frankfurt-1", "forget: unable to create lock in backend", forget_ok=False),
         lambda h: h.files.update({STATUS: client_host().files[STATUS]}),
@@ -386,7 +375,7 @@ def test_numbers_as_ansible_may_write_them():
     )
     s = scrape(make_backup_exporter(host))
     assert s.toms() == BACKUP_TESTS.verdicts()
-    assert figures(s) == COMPLIANT_FIGURES
+    assert BACKUP_TESTS.figures(s) == COMPLIANT_FIGURES
 
 
 def test_the_files_of_the_state_are_read():
@@ -396,7 +385,7 @@ def test_the_files_of_the_state_are_read():
     host.files["/srv/backup/drill.json"] = host.files.pop(DRILL)
     s = scrape(make_backup_exporter(host))
     assert s.toms() == BACKUP_TESTS.verdicts()
-    assert figures(s) == COMPLIANT_FIGURES
+    assert BACKUP_TESTS.figures(s) == COMPLIANT_FIGURES
 
 
 def test_no_addresses_repositories_or_file_names_in_metrics_or_logs(caplog):
@@ -406,7 +395,7 @@ def test_no_addresses_repositories_or_file_names_in_metrics_or_logs(caplog):
         for s in BACKUP_TESTS.scrapes(cases):
             assert personal_label_values(s) == []
             assert [p for p in PRIVATE if p in s.text] == []
-            for _, labels in figures(s):
+            for _, labels in BACKUP_TESTS.figures(s):
                 assert {key for key, _ in labels} <= {"location", "city"}
     assert [p for p in PRIVATE if p in caplog.text] == []
 

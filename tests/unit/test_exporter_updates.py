@@ -9,7 +9,6 @@ test_fixtures_are_what_the_recorder_makes re-checks that contract.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import subprocess
@@ -24,17 +23,13 @@ from tests.unit.exporter_helpers import (
     RecordedHost,
     edit_json,
     exporter_with,
-    findings_logged,
     scrape,
 )
 from tests.unit.test_updates_status import FIXTURES as RECORDINGS
 from tests.unit.test_updates_status import us
 from tomwerk_host.exporter import core
-from tomwerk_host.exporter.collectors import all_collectors
+from tomwerk_host.exporter.collectors import all_collectors, updates
 from tomwerk_host.exporter.collectors.ssh import SSHD_T
-
-# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-updates = importlib.import_module("tomwerk_host.exporter.collectors.updates")
 
 UPD = FIXTURES / "updates"
 STATE = f"{STATE_DIR}/updates.json"
@@ -78,10 +73,6 @@ def make_updates_exporter(host: core.Host | None = None, now: float = NOW, **kwa
     clock = kwargs.setdefault("clock", FakeClock())
     collector = updates.UpdatesCollector(now=FakeClock(now), clock=clock)
     return exporter_with(collector, host or updates_host(), now, **kwargs)
-
-
-def figures(s) -> dict:
-    return UPDATES_TESTS.figures(s)
 
 
 def set_vars(host: RecordedHost, **changes) -> None:
@@ -403,10 +394,7 @@ def test_missing_variable_is_a_check_error(caplog):
 
 
 def test_findings_are_logged_once_and_name_no_package(caplog):
-    host = updates_host()
-    assert findings_logged(
-        make_updates_exporter(host, min_interval=0),
-        host,
+    assert UPDATES_TESTS.findings_logged(
         caplog,
         lambda h: set_status(h, last_success_timestamp=NOW - 8 * DAY),
         lambda h: set_status(h, last_success_timestamp=INSTALL),
