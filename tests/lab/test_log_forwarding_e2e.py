@@ -14,18 +14,11 @@ import pytest
 
 from tests.lab.conftest import lab_host
 
+from tests.compliance.test_log_privacy import wait_for
+
 LINES = 10_000
 LOG_SERVER = "log1.lab.tomwerk.test"
 RELP_PORT = 6514
-
-
-def wait_for(check, timeout: float, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 @pytest.mark.tom("TOM-LOG-03")
@@ -54,6 +47,7 @@ def test_an_outage_of_the_log_server_loses_nothing():
         written = wait_for(
             lambda: int(web1.check_output(f"grep -c 'outage {token} ' /var/log/syslog || true") or 0) >= LINES,
             timeout=60,
+            step=1.0,
         )
         assert written, "web1 did not write all lines itself"
     finally:
@@ -63,7 +57,7 @@ def test_an_outage_of_the_log_server_loses_nothing():
         out = log1.run(f"grep -h 'outage {token} ' {path}").stdout
         return {int(m) for m in re.findall(rf"outage {token} (\d+) from 0$", out, re.MULTILINE)}
 
-    got = wait_for(lambda: len(arrived()) >= LINES, timeout=90)
+    got = wait_for(lambda: len(arrived()) >= LINES, timeout=90, step=1.0)
     seen = arrived()
     assert got, f"{LINES - len(seen)} of {LINES} lines did not arrive on log1"
     assert seen == set(range(1, LINES + 1))
