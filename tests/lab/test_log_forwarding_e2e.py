@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from tests.lab.conftest import lab_host
-
 from tests.compliance.test_log_privacy import wait_for
+from tests.lab.conftest import lab_host
 
 LINES = 10_000
 LOG_SERVER = "log1.lab.tomwerk.test"
