@@ -14,7 +14,7 @@ export TOMWERK_LAB_DIR := $(ROOT)/.lab
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PY_COLORS := 1
 
-.PHONY: help bootstrap image lab-up demo verify audit upgrade-test lab-down lint unit heavy lab-test lab-test-steps test rules readme sample-report bench lock clean
+.PHONY: help bootstrap image lab-up demo verify audit role upgrade-test lab-down lint unit heavy lab-test lab-test-steps test rules readme sample-report bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,21 @@ demo: lab-up ## main job: install, build and provision the lab, check it; the la
 	echo; \
 	cat results/latest/summary.txt 2>/dev/null || echo "tomwerk verify did not complete: see the output above"; \
 	exit $$rc
+
+# The contributor's loop: one role on one lab host in minutes. The role's tag
+# (its input checks for every host run too), then its checks and the host's probe.
+role: bootstrap ## converge one ROLE on one lab HOST (default: its first) and run its checks: make role ROLE=ssh_access
+	@test -n "$(ROLE)" || { echo "usage: make role ROLE=<role> [HOST=<lab host>]"; exit 2; }
+	@host="$(HOST)"; \
+	if [ -z "$$host" ]; then host=$$(python -c 'import sys; from tomwerk.inventory import Inventory; \
+	  print((Inventory("inventories/lab").hosts_with_role(sys.argv[1]) or [""])[0])' $(ROLE)); fi; \
+	test -n "$$host" || { echo "no lab host carries role $(ROLE) (playbooks/site.yml)"; exit 2; }; \
+	suites="--suite tests/compliance/test_probes.py"; \
+	if [ -e tests/compliance/test_$(ROLE).py ]; then suites="--suite tests/compliance/test_$(ROLE).py $$suites"; fi; \
+	echo "➜ role $(ROLE) on $$host: converge, $$(date -u +%T)"; \
+	ansible-playbook -i inventories/lab playbooks/site.yml --limit $$host --tags $(ROLE) && \
+	echo "➜ role $(ROLE) on $$host: checks, $$(date -u +%T)" && \
+	tomwerk verify --inventory inventories/lab --hosts $$host --out results $$suites
 
 # Not in CI (it takes about as long as CI). The lab starts as an older fleet:
 # every host on Debian 12. Each is upgraded in place to 13 and rebooted, the
@@ -155,9 +170,10 @@ RESULT ?= results/latest/result.json
 sample-report: bootstrap ## docs/sample-report.md, .png and .pdf (English) from RESULT (default: the demo's result)
 	tomwerk report --result $(RESULT) --lang en --format md,png,pdf --out docs --name sample-report
 
-bench: bootstrap ## benchmarks: tomwerk-anonymize vs anonip; the exporter's scrape time and RSS (needs the lab up)
+bench: bootstrap ## benchmarks: tomwerk-anonymize vs anonip; the exporter's scrape time, RSS and burst; verify at 8 and 16 hosts (needs the lab up)
 	$(VENV)/bin/python bench/anonymize_bench.py
 	$(VENV)/bin/python bench/exporter_bench.py
+	$(VENV)/bin/python bench/verify_scaling.py
 	$(VENV)/bin/python bench/rsyslog_pipeline_bench.py
 
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv

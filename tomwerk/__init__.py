@@ -1,9 +1,30 @@
 """tomwerk: TOMs as code. Catalogue, inventory helpers and the command line."""
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The tomwerk project (toms.yml, roles, playbooks, checks) the commands work on.
+
+    TOMWERK_PROJECT (`tomwerk --project DIR` sets it), else the source tree this
+    package lives in, else the nearest directory above the working directory that
+    holds toms.yml. An installed wheel has no project of its own."""
+    given = os.environ.get("TOMWERK_PROJECT")
+    if given:
+        return Path(given).resolve()
+    source = Path(__file__).resolve().parent.parent
+    if (source / "toms.yml").is_file():
+        return source
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "toms.yml").is_file() and (folder / "roles").is_dir():
+            return folder
+    return source
+
+
+ROOT = _project_root()
 
 try:  # pyproject.toml is the one place the version is written
     __version__ = version("tomwerk")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from tomwerk import ROOT, __version__, catalogue, readme, roledoc, runbooks
 
@@ -22,6 +24,10 @@ def cmd_catalogue(args) -> int:
         print(f"updated the TOM map in {path}")
         changed = roledoc.write_all(toms)
         print("role READMEs rewritten: " + (", ".join(changed) or "none (all current)"))
+        from tomwerk import check_inventory
+
+        print(f"{check_inventory.SITE_VALIDATION.relative_to(ROOT)}: "
+              + ("rewritten" if check_inventory.write_site_validation() else "current"))  # fmt: skip
         written = runbooks.write(toms)
         print("runbooks rewritten: " + (", ".join(str(p.relative_to(ROOT)) for p in written) or "none (all current)"))
     return 0
@@ -41,6 +47,21 @@ def cmd_audit(args) -> int:
 
     run = audit(args.inventory, limit=args.limit, tags=args.tags, out=args.out, playbook=args.playbook)
     return run.exit_code
+
+
+def cmd_check_inventory(args) -> int:
+    from tomwerk import check_inventory
+
+    try:
+        hosts, found = check_inventory.run(args.inventory, args.release, args.vault_password_file)
+    except RuntimeError as exc:
+        print(f"tomwerk check-inventory: {exc}", file=sys.stderr)
+        return 2
+    for problem in found:
+        print(f"{problem.host}: {problem.task}: {problem.message}")
+    bad = len({p.host for p in found})
+    print(f"tomwerk check-inventory: {hosts} hosts, {bad} with bad input, {len(found)} problems")
+    return 1 if found else 0
 
 
 def cmd_report(args) -> int:
@@ -81,10 +102,18 @@ def cmd_pack(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tomwerk", description="TOMs as code")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--project",
+        help="the tomwerk project to work on: a checkout with toms.yml, roles and checks "
+        "(default: $TOMWERK_PROJECT, this package's source tree, or the nearest above the working directory; "
+        f"now {ROOT})",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     cat = sub.add_parser("catalogue", help="the TOM catalogue (toms.yml)")
     cat.add_argument(
         "action",
+        nargs="?",
+        default="map",
         choices=["map", "sync-tests", "update-readme"],
         help="print the README's TOM map; fill each entry's tests from the pytest markers; "
         "rewrite the README map, the role READMEs and the alert runbooks",
@@ -127,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--playbook", default=str(ROOT / "playbooks" / "site.yml"), help="default: %(default)s")
     aud.set_defaults(func=cmd_audit)
 
+    chk = sub.add_parser(
+        "check-inventory",
+        help="run every role's input checks for every host of an inventory; contacts no host, changes nothing",
+        description="Exit 0: the input is good; 1: bad input (one line per problem, naming the variable); "
+        "2: the inventory or the run itself failed.",
+    )
+    chk.add_argument("--inventory", required=True, help="Ansible inventory to check (file or directory)")
+    chk.add_argument(
+        "--release", type=int, choices=(12, 13), default=13,
+        help="Debian release the release-aware checks assume, unless a host sets tomwerk_debian_release "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    chk.add_argument("--vault-password-file", help="for vault-encrypted variables (or ANSIBLE_VAULT_PASSWORD_FILE)")
+    chk.set_defaults(func=cmd_check_inventory)
+
     rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown, PDF)")
     rep.add_argument(
         "--result", default="results/latest/result.json", help="result.json of a run (default: %(default)s)"
@@ -167,6 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     from tomwerk.inventory import InventoryError
 
     args = build_parser().parse_args(argv)
+    if args.project and Path(args.project).resolve() != ROOT:
+        # The project decides module-level paths at import: start again with it.
+        os.environ["TOMWERK_PROJECT"] = str(Path(args.project).resolve())
+        rest = list(sys.argv[1:] if argv is None else argv)
+        os.execv(sys.executable, [sys.executable, "-m", "tomwerk", *rest])  # noqa: S606 (our own interpreter)
+    if not (ROOT / "toms.yml").is_file():
+        print(
+            f"tomwerk {args.command}: no tomwerk project at {ROOT} (no toms.yml): "
+            "run it inside a tomwerk checkout, or pass --project DIR",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return args.func(args)
     except (InventoryError, catalogue.CatalogueError) as exc:

@@ -19,7 +19,7 @@ from tomwerk import ROOT
 
 SITE = ROOT / "playbooks" / "site.yml"
 ROLES = ROOT / "roles"
-PODMAN_CONNECTIONS = {"podman", "containers.podman.podman", "podman_nsenter"}
+PODMAN_CONNECTIONS = {"podman", "containers.podman.podman"}
 LOCAL_CONNECTIONS = {"local", "ansible.builtin.local"}
 
 
@@ -174,14 +174,14 @@ class Inventory:
         return self.templated(host, self.raw_vars(host)[name])
 
     def testinfra_spec(self, host: str) -> str:
-        """How testinfra reaches host: nsenter into lab containers (fast), else Ansible's connection.
-
-        tests/conftest.py registers the nsenter:// backend (tomwerk/nsenter.py) for every check.
-        """
+        """How the checks reach host: the inventory's tomwerk_testinfra_spec (a testinfra host spec,
+        e.g. the lab's nsenter://web1), else what its ansible_connection says, else Ansible itself."""
         hostvars = self.raw_vars(host)
+        if "tomwerk_testinfra_spec" in hostvars:
+            return str(self.var(host, "tomwerk_testinfra_spec"))
         connection = str(hostvars.get("ansible_connection", "ssh"))
         if connection in PODMAN_CONNECTIONS:
-            return "nsenter://" + str(hostvars.get("ansible_host", host))
+            return "podman://" + str(hostvars.get("ansible_host", host))
         if connection in LOCAL_CONNECTIONS:
             return "local://"
         return f"ansible://{host}?ansible_inventory={self.source}"

@@ -23,7 +23,8 @@ NOTICE = (
 )
 
 
-def _yaml(path: Path):
+def read_yaml(path: Path):
+    """A YAML file of the tree, or None where it does not exist."""
     return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
@@ -79,9 +80,9 @@ def _site_tags(role: str) -> list[str]:
 
 def role_readme(role: str, toms: dict[str, Tom], root: Path = ROOT) -> str:
     role_dir = root / "roles" / role
-    specs = _yaml(role_dir / "meta" / "argument_specs.yml")["argument_specs"]
-    meta = _yaml(role_dir / "meta" / "main.yml")["galaxy_info"]
-    defaults = _yaml(role_dir / "defaults" / "main.yml") or {}
+    specs = read_yaml(role_dir / "meta" / "argument_specs.yml")["argument_specs"]
+    meta = read_yaml(role_dir / "meta" / "main.yml")["galaxy_info"]
+    defaults = read_yaml(role_dir / "defaults" / "main.yml") or {}
     main = specs["main"]
     releases = [RELEASES.get(v, v) for p in meta.get("platforms", []) for v in p.get("versions", [])]
     lines = [f"# Role `{role}`", "", NOTICE, "", md_text(main["short_description"]) + ".", ""]

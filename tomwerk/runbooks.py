@@ -48,24 +48,31 @@ def _plain(text: str) -> str:
     return " ".join(text.split())
 
 
+def alert_rules(rules_dir: Path = RULES_DIR) -> list[dict]:
+    """The alerting rules of the rule files, in file order (recording rules left out)."""
+    return [
+        rule
+        for path in sorted(rules_dir.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
 def load(toms: dict[str, Tom], rules_dir: Path = RULES_DIR) -> list[Runbook]:
     books = []
-    for path in sorted(rules_dir.glob("*.yml")):
-        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
-            for rule in group["rules"]:
-                if "alert" not in rule:
-                    continue
-                labels, notes = rule.get("labels", {}), rule.get("annotations", {})
-                books.append(
-                    Runbook(
-                        alert=rule["alert"],
-                        anchor=anchor(rule["alert"]),
-                        severity=labels.get("severity", ""),
-                        tom=toms.get(labels.get("tom", "")),
-                        means=_plain(notes.get("summary", "")),
-                        todo=_plain(notes.get("description", "")),
-                    )
-                )
+    for rule in alert_rules(rules_dir):
+        labels, notes = rule.get("labels", {}), rule.get("annotations", {})
+        books.append(
+            Runbook(
+                alert=rule["alert"],
+                anchor=anchor(rule["alert"]),
+                severity=labels.get("severity", ""),
+                tom=toms.get(labels.get("tom", "")),
+                means=_plain(notes.get("summary", "")),
+                todo=_plain(notes.get("description", "")),
+            )
+        )
     return books
 
 

@@ -29,6 +29,7 @@ DROP = {
     "ansible_verbosity", "ansible_connection", "ansible_host", "ansible_user", "ansible_port",
     "ansible_python_interpreter", "ansible_ssh_private_key_file", "ansible_become", "environment",
     "ansible_dependent_role_names", "ansible_role_names", "ansible_play_role_names", "role_names", "ansible_facts",
+    "tomwerk_testinfra_spec",  # how this controller's checks reach the host, not the admin host's
 }  # fmt: skip
 
 

@@ -11,9 +11,19 @@ from tomwerk import ROOT
 TESTS = ROOT / "tests"
 
 
+def probed_toms() -> set[str]:
+    """The TOMs the host probe measures (tomwerk-probe, the exporter's collectors)."""
+    from tomwerk_host.exporter.collectors import all_collectors
+
+    return {tom for collector in all_collectors() for tom in collector.toms}
+
+
 def _tom_ids(decorators) -> list[str]:
     ids = []
     for dec in decorators:
+        # @pytest.mark.probe: one check per TOM the host's probe measures
+        if isinstance(dec, ast.Attribute) and dec.attr == "probe":
+            ids.extend(sorted(probed_toms()))
         # @pytest.mark.tom("TOM-X-01")
         if (
             isinstance(dec, ast.Call)

@@ -20,6 +20,7 @@ TOOLS = {
     "backup": "tomwerk_host.backup",
     "exporter": "tomwerk_host.exporter.__main__",
     "log-privacy": "tomwerk_host.log_privacy",
+    "probe": "tomwerk_host.probe",
     "retention": "tomwerk_host.retention",
     "updates-status": "tomwerk_host.updates_status",
 }

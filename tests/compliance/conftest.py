@@ -41,7 +41,20 @@ def pytest_generate_tests(metafunc):
     wanted = metafunc.config.getoption("hosts", None)
     if wanted:
         hosts = [h for h in hosts if h in wanted.split(",")]
+    if "tom" in metafunc.fixturenames:
+        # One check per host and TOM it carries, marked with that TOM for the report.
+        pairs = [pytest.param(h, t, marks=pytest.mark.tom(t), id=f"{h}-{t}") for h in hosts for t in host_toms(inv, h)]
+        metafunc.parametrize(("hostname", "tom"), pairs, scope="module")
+        return
     metafunc.parametrize("hostname", hosts, scope="module")
+
+
+def host_toms(inv: Inventory, hostname: str) -> list[str]:
+    """The TOMs the roles on this host record in their state files (<role>_state.toms)."""
+    toms = set()
+    for role in inv.roles_by_host[hostname]:
+        toms |= set(inv.state_toms(hostname, role))
+    return sorted(toms)
 
 
 _HOSTS: dict[str, testinfra.host.Host] = {}
@@ -127,6 +140,20 @@ def ssh_port(inventory, hostname) -> int:
 def in_networks(address: str, networks) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)
+
+
+_PROBED: dict[str, dict] = {}
+
+
+def probe_result(host, command: str, fresh: bool = False) -> dict:
+    """The host's own measurement of its TOMs: `tomwerk-probe` run there, once per host and run
+    (fresh=True measures again). The exporter renders the same measurement as metrics."""
+    key = host.backend.get_pytest_id()
+    if fresh or key not in _PROBED:
+        run = host.run(command)
+        assert run.rc in (0, 1), f"{command} failed (exit {run.rc}): {run.stderr.strip()[-500:]}"
+        _PROBED[key] = json.loads(run.stdout)
+    return _PROBED[key]
 
 
 def exporter_metrics(host) -> str:

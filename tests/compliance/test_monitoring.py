@@ -12,10 +12,9 @@ import pytest
 import yaml
 
 from tests.compliance.promql import FETCH, fetch, query
-from tomwerk import ROOT
+from tomwerk import runbooks
 
 ROLE = "monitoring"
-RULE_FILES = sorted((ROOT / "roles" / "monitoring" / "files" / "alerts").glob("*.yml"))
 # The TLS version a client that trusts the host's store negotiates with address:port.
 TLS_VERSION = r"""
 import socket, ssl, sys
@@ -81,7 +80,7 @@ def test_web_uis_speak_only_https(host, role_vars, evidence):
 @pytest.mark.tom("TOM-MON-01")
 def test_alert_rules_are_loaded(host, prometheus, evidence):
     """Every alert rule of the role is loaded and healthy in Prometheus."""
-    wanted = {r["alert"] for p in RULE_FILES for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]}
+    wanted = {rule["alert"] for rule in runbooks.alert_rules()}
     groups = json.loads(fetch(host, f"{prometheus}/api/v1/rules"))["data"]["groups"]
     loaded = {r["name"]: r["health"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
     evidence("alert rules", sorted(loaded))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -34,8 +35,20 @@ def recap(output: str, host: str) -> dict[str, int]:
     raise AssertionError(f"no recap for {host} in:\n{output[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def lab():
+@functools.cache
+def _lab():
     from tomwerk.inventory import Inventory
 
     return Inventory(LAB_INVENTORY)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    return _lab()
+
+
+def lab_host(name: str):
+    """A lab host as the checks reach it: the lab inventory's tomwerk_testinfra_spec (nsenter)."""
+    from tests.compliance.conftest import get_host
+
+    return get_host(_lab(), name)

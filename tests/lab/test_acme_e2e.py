@@ -8,11 +8,11 @@ import re
 import time
 
 import pytest
-import testinfra
 from cryptography import x509
 
 from tests.compliance.promql import fetch_exporter, samples
 from tests.compliance.test_acme import served_chain
+from tests.lab.conftest import lab_host
 
 HOST = "web1"
 ADDRESS = "10.231.0.11"
@@ -32,8 +32,8 @@ def exporter_expiry(monitor) -> float | None:
 
 @pytest.mark.tom("TOM-TLS-02")
 def test_forced_renewal_is_served_within_seconds():
-    host = testinfra.get_host(f"nsenter://{HOST}")
-    monitor = testinfra.get_host("nsenter://monitor1")
+    host = lab_host(HOST)
+    monitor = lab_host("monitor1")
     before = served_chain(ADDRESS, 443, DOMAIN)[0]
     started = time.time()
     result = host.run(f"certbot renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name {NAME}")

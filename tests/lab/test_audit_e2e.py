@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import testinfra
 
+from tests.lab.conftest import lab_host
 from tomwerk import ROOT
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
@@ -22,7 +22,7 @@ def test_drift_is_reported_by_the_audit_and_not_applied(tmp_path, evidence):
     """PasswordAuthentication switched on by hand on web1: the audit reports TOM-SSH-01 as drift and changes nothing.
 
     The audit runs as an admin would audit one TOM: `tomwerk audit --limit web1 --tags tom-ssh-01`."""
-    web1 = testinfra.get_host("nsenter://web1")
+    web1 = lab_host("web1")
     original = web1.check_output(f"sha256sum {SSHD_CONFIG}").split()[0]
     web1.check_output(f"cp -p {SSHD_CONFIG} {SSHD_CONFIG}.tomwerk-e2e")
     try:

@@ -13,7 +13,7 @@ import pytest
 import testinfra
 
 from tests.compliance.promql import query
-from tests.lab.conftest import LAB_INVENTORY, ansible_playbook, recap
+from tests.lab.conftest import LAB_INVENTORY, ansible_playbook, lab_host, recap
 from tests.lab.test_monitoring_e2e import PROMETHEUS, has_alert, wait_for
 
 CLIENT = "web1"
@@ -24,7 +24,7 @@ KEYS = "/etc/tomwerk/backup/id_ed25519"
 
 @pytest.fixture(scope="module")
 def web1():
-    return testinfra.get_host(f"nsenter://{CLIENT}")
+    return lab_host(CLIENT)
 
 
 def status(host) -> dict:
@@ -80,7 +80,7 @@ def test_one_target_down_fails_alone_is_alerted_and_caught_up(web1):
     down = "backup-berlin"
     berlin = next(loc for loc in locations(web1) if loc["city"] == "Berlin")
     before = status(web1)[berlin["location"]]["last_success"]
-    monitor = testinfra.get_host("nsenter://monitor1")
+    monitor = lab_host("monitor1")
     sink_start = len(monitor.check_output("cat /var/lib/tomwerk-alert-sink/alerts.jsonl").splitlines())
     testinfra.get_host("local://").check_output(f"podman stop --time 5 {down}")
     try:
@@ -103,7 +103,7 @@ def test_one_target_down_fails_alone_is_alerted_and_caught_up(web1):
         )
     finally:
         testinfra.get_host("local://").check_output(f"podman start {down}")
-        target = testinfra.get_host(f"nsenter://{down}")
+        target = lab_host(down)
         wait_for("the target to boot", lambda: target.run("systemctl is-active tomwerk-backup-sshd").rc == 0, 120)
     caught_up = run_backup(web1)
     assert caught_up.rc == 0, caught_up.stdout[-2000:]
@@ -141,9 +141,9 @@ def test_a_run_limited_to_the_targets_installs_every_servers_key(lab):
     result = ansible_playbook("playbooks/site.yml", "--limit", target, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result.stdout, target)["failed"] == 0
-    host = testinfra.get_host(f"nsenter://{target}")
+    host = lab_host(target)
     for client in lab.hosts("backup_clients"):
-        expected = testinfra.get_host(f"nsenter://{client}").file(f"{KEYS}.pub").content_string.split()[:2]
+        expected = lab_host(client).file(f"{KEYS}.pub").content_string.split()[:2]
         installed = host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{client}").content_string.split()[:2]
         assert installed == expected, f"{target} holds another key for {client}"
 
@@ -161,7 +161,7 @@ TARGET_ONLY = """
 def test_a_target_run_refuses_while_a_server_has_no_key(lab, web1, tmp_path):
     """A server without its backup key is named with the fix, before the target changes anything."""
     target = lab.hosts("backup_targets")[0]
-    host = testinfra.get_host(f"nsenter://{target}")
+    host = lab_host(target)
     before = host.file(f"/etc/ssh/tomwerk_backup_keys/bk-{CLIENT}").sha256sum
     playbook = tmp_path / "target.yml"
     playbook.write_text(TARGET_ONLY.format(target=target))

@@ -19,9 +19,9 @@ from tomwerk import ROOT
 # Runs in the child, under the pty: the backend the checks use, one restic call.
 CHILD = """
 import json, shlex, sys
-import testinfra
 import tests.conftest  # registers nsenter://
-host = testinfra.get_host("nsenter://web1")
+from tests.lab.conftest import lab_host
+host = lab_host("web1")
 config = json.loads(host.file("/etc/tomwerk/backup/config.json").content_string)
 location = config["locations"][0]
 sftp = shlex.quote("sftp.command=" + location["sftp_command"])

@@ -11,26 +11,19 @@ import shlex
 import time
 
 import pytest
-import testinfra
+
+from tests.compliance.test_log_privacy import wait_for
+from tests.lab.conftest import lab_host
 
 LINES = 10_000
 LOG_SERVER = "log1.lab.tomwerk.test"
 RELP_PORT = 6514
 
 
-def wait_for(check, timeout: float, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
-
-
 @pytest.mark.tom("TOM-LOG-03")
 def test_an_outage_of_the_log_server_loses_nothing():
-    web1 = testinfra.get_host("nsenter://web1")
-    log1 = testinfra.get_host("nsenter://log1")
+    web1 = lab_host("web1")
+    log1 = lab_host("log1")
     token = secrets.token_hex(4)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     path = f"/var/log/remote/web1/{day}.log"
@@ -53,6 +46,7 @@ def test_an_outage_of_the_log_server_loses_nothing():
         written = wait_for(
             lambda: int(web1.check_output(f"grep -c 'outage {token} ' /var/log/syslog || true") or 0) >= LINES,
             timeout=60,
+            step=1.0,
         )
         assert written, "web1 did not write all lines itself"
     finally:
@@ -62,7 +56,7 @@ def test_an_outage_of_the_log_server_loses_nothing():
         out = log1.run(f"grep -h 'outage {token} ' {path}").stdout
         return {int(m) for m in re.findall(rf"outage {token} (\d+) from 0$", out, re.MULTILINE)}
 
-    got = wait_for(lambda: len(arrived()) >= LINES, timeout=90)
+    got = wait_for(lambda: len(arrived()) >= LINES, timeout=90, step=1.0)
     seen = arrived()
     assert got, f"{LINES - len(seen)} of {LINES} lines did not arrive on log1"
     assert seen == set(range(1, LINES + 1))
@@ -74,8 +68,8 @@ def test_an_outage_of_the_log_server_loses_nothing():
 @pytest.mark.tom("TOM-LOG-03")
 def test_a_restart_does_not_hang_while_the_log_server_is_silent(evidence):
     """rsyslog restarts in seconds while the log server drops packets mid-session (no 90 s stop hang)."""
-    web1 = testinfra.get_host("nsenter://web1")
-    log1 = testinfra.get_host("nsenter://log1")
+    web1 = lab_host("web1")
+    log1 = lab_host("log1")
     web1.check_output("logger -t tomwerk-e2e session-up")  # an established RELP session
     time.sleep(2)
     log1.check_output(f"nft insert rule inet tomwerk input tcp dport {RELP_PORT} drop comment '\"tomwerk-e2e-silent\"'")

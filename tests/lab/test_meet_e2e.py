@@ -5,9 +5,9 @@ receiver on monitor1, and restoring the file brings the metric back to 0."""
 from __future__ import annotations
 
 import pytest
-import testinfra
 
 from tests.compliance.promql import query
+from tests.lab.conftest import lab_host
 from tests.lab.test_monitoring_e2e import PROMETHEUS, SINK, has_alert, wait_for
 
 CONFIG_JS = "/etc/jitsi/meet/meet1.lab.tomwerk.test-config.js"
@@ -17,8 +17,8 @@ THIRD_PARTY = "{ urls: 'stun:meet-jit-si-turnrelay.jitsi.net:443' }"
 
 @pytest.mark.tom("TOM-MEET-01")
 def test_third_party_stun_in_config_js_is_alerted():
-    meet1 = testinfra.get_host("nsenter://meet1")
-    monitor = testinfra.get_host("nsenter://monitor1")
+    meet1 = lab_host("meet1")
+    monitor = lab_host("monitor1")
     series = 'tomwerk_meet_third_party_endpoints{instance="meet1",config="config_js"}'
 
     def value():

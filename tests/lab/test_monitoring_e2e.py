@@ -8,9 +8,9 @@ import json
 import time
 
 import pytest
-import testinfra
 
 from tests.compliance.promql import query
+from tests.lab.conftest import lab_host
 
 SINK = "/var/lib/tomwerk-alert-sink/alerts.jsonl"
 PROMETHEUS = "https://10.231.0.15:9090"
@@ -42,8 +42,8 @@ def has_alert(monitor, since_line: int, status: str, alertname: str, **labels) -
 
 @pytest.mark.tom("TOM-MON-01")
 def test_drift_is_alerted_and_resolved():
-    web1 = testinfra.get_host("nsenter://web1")
-    monitor = testinfra.get_host("nsenter://monitor1")
+    web1 = lab_host("web1")
+    monitor = lab_host("monitor1")
     compliant = 'tomwerk_tom_compliant{instance="web1",tom="TOM-SSH-01"}'
 
     def value():

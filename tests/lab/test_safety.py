@@ -4,12 +4,12 @@ sshd and firewall reload over its own SSH connection."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-import testinfra
 
-from tests.lab.conftest import ansible_playbook, recap
+from tests.lab.conftest import ansible_playbook, lab_host, recap
 
 WATCHED = ["/etc/ssh/sshd_config", "/etc/nftables.conf", "/etc/pam.d/common-password", "/etc/passwd", "/etc/shadow"]
 
@@ -24,12 +24,17 @@ def checksums(host) -> dict[str, str]:
         ({"ssh_access_admins": []}, "ssh_access_admins"),
         ({"firewall_allow": [{"port": "http"}]}, "firewall_allow"),
         ({"password_policy_allowed_hashes": ["md5"]}, "password_policy_allowed_hashes"),
+        # web1's last role in site.yml: refused before the first role's first change.
+        ({"dnssec_algorithm": "rsamd5"}, "dnssec_algorithm"),
     ],
-    ids=["no-admins", "port-not-a-number", "weak-hash-allowed"],
+    ids=["no-admins", "port-not-a-number", "weak-hash-allowed", "last-role"],
 )
 def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
-    """site.yml with bad input fails on web1, names the variable, and leaves every watched file as it was."""
-    web1 = testinfra.get_host("nsenter://web1")
+    """site.yml with bad input fails on web1, names the variable, and leaves every watched file as it was.
+
+    No task but the input checks ran (playbooks/validate.yml, imported first): on a fresh host too,
+    nothing would have changed, whichever role's input is bad."""
+    web1 = lab_host("web1")
     before = checksums(web1)
     result = ansible_playbook("playbooks/site.yml", "--limit", "web1", "-e", json.dumps(bad_vars))
     assert result.returncode != 0
@@ -38,12 +43,16 @@ def test_bad_input_changes_nothing_on_the_host(bad_vars, variable):
     assert counters["failed"] == 1
     assert counters["changed"] == 0
     assert checksums(web1) == before
+    ran = re.findall(r"^TASK \[(?:[\w.]+ : )?([^\]]+)\]", result.stdout, re.MULTILINE)
+    others = {t for t in ran if not t.startswith(("Validate", "Each role's input checks", "Gathering Facts",
+                                                 "Validating arguments against arg spec"))}  # fmt: skip
+    assert others == set(), f"tasks ran before the refusal: {sorted(others)}"
 
 
 def test_ansible_survives_sshd_and_firewall_reloads_over_ssh(lab, tmp_path):
     """Ansible connected over SSH as a named admin re-applies ssh_access and firewall,
     with sshd and nftables reloaded under it, and keeps talking to the host."""
-    web1 = testinfra.get_host("nsenter://web1")
+    web1 = lab_host("web1")
     address = web1.check_output("hostname -I").split()[0]
     key = Path(lab.var("web1", "tomwerk_lab_dir")) / "keys" / "alice"
     inventory = tmp_path / "ssh.yml"

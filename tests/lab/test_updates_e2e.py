@@ -9,9 +9,9 @@ import re
 import time
 
 import pytest
-import testinfra
 
 from tests.compliance.promql import fetch_exporter, samples
+from tests.lab.conftest import lab_host
 
 HOST = "mail1"
 CANDIDATES = ["tzdata", "libexpat1", "libssl3", "openssl", "curl"]
@@ -39,8 +39,8 @@ def pick_outdatable(host) -> tuple[str, str, str]:
 
 @pytest.mark.tom("TOM-UPD-01")
 def test_an_outdated_package_is_upgraded_by_the_scheduled_job():
-    host = testinfra.get_host(f"nsenter://{HOST}")
-    monitor = testinfra.get_host("nsenter://monitor1")
+    host = lab_host(HOST)
+    monitor = lab_host("monitor1")
     address = "10.231.0.12"
     package, newest, older = pick_outdatable(host)
     host.check_output(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades {package}={older}")

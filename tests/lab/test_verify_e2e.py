@@ -13,7 +13,8 @@ import json
 import shlex
 
 import pytest
-import testinfra
+
+from tests.lab.conftest import lab_host
 
 ADMIN = "monitor1"
 TARGET = "backup-berlin"
@@ -23,7 +24,7 @@ DROPIN = "/run/systemd/system/tomwerk-verify.service.d/test-scope.conf"
 
 @pytest.fixture(scope="module")
 def admin():
-    return testinfra.get_host(f"nsenter://{ADMIN}")
+    return lab_host(ADMIN)
 
 
 def scheduled_run(admin, scope: str) -> dict:
@@ -71,7 +72,7 @@ def test_a_scheduled_run_leaves_junit_result_and_report(admin):
 @pytest.mark.tom("TOM-MON-01")
 def test_drift_on_a_server_fails_the_scheduled_run(admin):
     """Password login switched on behind Ansible's back: the next run reports TOM-SSH-01 as failed."""
-    target = testinfra.get_host(f"nsenter://{TARGET}")
+    target = lab_host(TARGET)
     # The role's sshd_config includes no drop-ins; sshd takes the first value it reads.
     config, saved = "/etc/ssh/sshd_config", "/root/sshd_config.before-drift"
     target.check_output(f"cp -p {config} {saved} && sed -i '1i PasswordAuthentication yes' {config}")

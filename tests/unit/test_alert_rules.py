@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -11,26 +10,15 @@ import subprocess
 import pytest
 import yaml
 
+from tests.unit.loaders import filter_plugin
 from tomwerk import ROOT, catalogue, runbooks
 
-_spec = importlib.util.spec_from_file_location("tomwerk_filters", ROOT / "plugins" / "filter" / "tomwerk.py")
-filters = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters)
+filters = filter_plugin()
 
-RULE_FILES = sorted((ROOT / "roles").glob("*/files/alerts/*.yml"))
+RULE_FILES = sorted(runbooks.RULES_DIR.glob("*.yml"))
 TEST_FILES = sorted((ROOT / "tests" / "promtool").glob("*.test.yml"))
 # Metrics whose series carry the `tom` label themselves.
 TOM_LABELLED = ("tomwerk_tom_compliant", "tomwerk_tom_check_timestamp_seconds")
-
-
-def rules() -> dict[str, dict]:
-    found = {}
-    for path in RULE_FILES:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    found[rule["alert"]] = rule
-    return found
 
 
 @functools.cache
@@ -41,8 +29,13 @@ def cases() -> list[dict]:
     ]  # fmt: skip
 
 
-RULES = rules()
+RULES = {rule["alert"]: rule for rule in runbooks.alert_rules()}
 TOMS = catalogue.load()
+
+
+def test_alert_rules_are_the_monitoring_roles():
+    """Every rule file is one the runbooks are made from: no other role ships alert rules."""
+    assert sorted((ROOT / "roles").glob("*/files/alerts/*.yml")) == RULE_FILES
 
 
 @pytest.mark.parametrize("name", sorted(RULES))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tomwerk import ROOT
+from tomwerk import ROOT, check_inventory
 
 # Runs ansible-playbook over every case: heavy (`make test`, not `make unit`).
 pytestmark = pytest.mark.heavy
@@ -99,22 +99,12 @@ def results(tmp_path_factory) -> dict[str, dict]:
     )  # fmt: skip
     report = json.loads(proc.stdout)
     outcome = {host: {"failed": False, "msg": ""} for host in hosts}
-    for task in report["plays"][0]["tasks"]:
-        for host, result in task["hosts"].items():
-            if result.get("failed") or result.get("unreachable"):
-                outcome[host] = {"failed": True, "msg": _message(result)}
+    for problem in check_inventory.problems(report):
+        outcome[problem.host] = {"failed": True, "msg": f"{outcome[problem.host]['msg']}\n{problem.message}"}
     for host, stats in report["stats"].items():
         if stats.get("failures") or stats.get("unreachable"):
             outcome[host]["failed"] = True
     return outcome
-
-
-def _message(result: dict) -> str:
-    parts = [str(result.get("msg", ""))]
-    parts += [str(e) for e in result.get("argument_errors", [])]
-    # Loop items carry their own messages (failed items have no "failed" key).
-    parts += [str(item.get("msg", "")) for item in result.get("results", [])]
-    return "\n".join(parts)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

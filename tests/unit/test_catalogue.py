@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.unit.test_roles import ROLES, imported_roles
-from tomwerk import ROOT, catalogue, readme
+from tomwerk import ROOT, catalogue, readme, runbooks
 from tomwerk.testindex import marked_tests
 
 TOMS = catalogue.load()
@@ -19,7 +19,6 @@ TECHNICAL = [t for t in TOMS.values() if t.technical]
 IMPLEMENTED = [t for t in TECHNICAL if t.status == "implemented"]
 SEEDS = yaml.safe_load((ROOT / "docs" / "seeds.yml").read_text())["seeds"]
 SEEDS_DIR = ROOT.parent / "shared" / "seeds"
-ALERT_RULES = sorted((ROOT / "roles").glob("*/files/alerts/*.yml"))
 
 
 def test_catalogue_has_technical_and_organisational_toms():
@@ -103,18 +102,8 @@ def test_metrics_exist_and_follow_conventions():
             )
 
 
-def _alert_rules() -> dict[str, dict]:
-    rules = {}
-    for path in ALERT_RULES:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    rules[rule["alert"]] = rule
-    return rules
-
-
 def test_alerts_exist_and_carry_their_tom():
-    rules = _alert_rules()
+    rules = {rule["alert"]: rule for rule in runbooks.alert_rules()}
     for tom in TOMS.values():
         for alert in tom.alerts:
             assert alert in rules, f"{tom.id}: alert {alert} not defined"

@@ -23,6 +23,7 @@ def test_a_missing_inventory_is_one_line_and_exit_2(tmp_path):
     for args in (
         ["snapshot", "--inventory", str(tmp_path / "nope"), "--out", str(tmp_path / "out.yml")],
         ["audit", "--inventory", str(tmp_path / "nope"), "--out", str(tmp_path / "results")],
+        ["check-inventory", "--inventory", str(tmp_path / "nope")],
     ):
         out = subprocess.run([sys.executable, "-m", "tomwerk", *args], capture_output=True, text=True, check=False)
         assert out.returncode == 2, (args, out.stdout, out.stderr)

@@ -8,7 +8,6 @@ of Debian 12 (test_only_stdlib_and_prometheus_client_016_api).
 from __future__ import annotations
 
 import ast
-import ipaddress
 import logging
 import os
 import re
@@ -18,191 +17,35 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter
-from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST_PACKAGE = ROOT / "tomwerk_host"
-PACKAGE = HOST_PACKAGE / "exporter"
-FIXTURES = Path(__file__).parent / "fixtures" / "exporter"
-
-from tomwerk_host.exporter import core  # noqa: E402
-from tomwerk_host.exporter.collectors import COLLECTORS, all_collectors, firewall, password, ssh  # noqa: E402
-from tomwerk_host.exporter.collectors.firewall import NFT_LIST  # noqa: E402
-from tomwerk_host.exporter.collectors.ssh import SSHD_T  # noqa: E402
-
-# For test_exporter_collectors.py, which imports the exporter through this module.
-__all__ = ["firewall", "password", "ssh"]
-
-STATE_DIR = "/etc/tomwerk/state"
-ALL_TOMS = ["TOM-FW-01", "TOM-PWD-01", "TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]
-COMMAND_FILES = {SSHD_T: "sshd-T.txt", NFT_LIST: "nft-j-list-ruleset.json"}
-
-
-# --------------------------------------------------------------------- helpers
-
-
-class RecordedHost(core.Host):
-    """A host recorded in a fixture tree: <tree>/etc/... at /etc/..., command outputs in <tree>/commands.
-
-    files and outputs are plain dicts, so a test changes the host by editing
-    them; a value that is an exception is raised instead.
-    """
-
-    def __init__(self, tree: Path = FIXTURES / "compliant"):
-        self.files: dict[str, object] = {}
-        self.outputs: dict[tuple[str, ...], object] = {}
-        self.modes: dict[str, tuple[int, int]] = {}  # path -> (uid, st_mode); default root, 0644
-        self.calls: Counter = Counter()
-        for path in sorted(tree.rglob("*")):
-            rel = path.relative_to(tree)
-            if path.is_file() and rel.parts[0] != "commands":
-                self.files["/" + rel.as_posix()] = path.read_text()
-        for argv, name in COMMAND_FILES.items():
-            self.outputs[argv] = (0, (tree / "commands" / name).read_text(), "")
-
-    def execute(self, argv):
-        self.calls[tuple(argv)] += 1
-        result = self.outputs.get(tuple(argv), FileNotFoundError(2, "No such file or directory", argv[0]))
-        if callable(result) and not isinstance(result, BaseException):
-            result = result()
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def read_text(self, path):
-        content = self.files.get(path)
-        if content is None:
-            raise FileNotFoundError(2, "No such file or directory", path)
-        if isinstance(content, BaseException):
-            raise content
-        return content
-
-    def listdir(self, path):
-        prefix = path.rstrip("/") + "/"
-        names = {p[len(prefix) :].split("/")[0] for p in self.files if p.startswith(prefix)}
-        if not names:
-            raise FileNotFoundError(2, "No such file or directory", path)
-        return sorted(names)
-
-    def stat(self, path):
-        if path not in self.files:
-            raise FileNotFoundError(2, "No such file or directory", path)
-        uid, mode = self.modes.get(path, (0, 0o100644))
-        return os.stat_result((mode, 0, 0, 1, uid, 0, 0, 0, 0, 0))
-
-    # Drift helpers: the edit must apply, or the test would prove nothing.
-    def edit(self, path: str, old: str, new: str) -> None:
-        assert old in self.files[path], f"{old!r} not in {path}"
-        self.files[path] = self.files[path].replace(old, new)
-
-    def edit_output(self, argv: tuple[str, ...], old: str, new: str) -> None:
-        rc, out, err = self.outputs[argv]
-        assert old in out, f"{old!r} not in the output of {argv}"
-        self.outputs[argv] = (rc, out.replace(old, new), err)
-
-    def set_output(self, argv: tuple[str, ...], path: Path) -> None:
-        self.outputs[argv] = (0, path.read_text(), "")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_exporter(host: core.Host | None = None, **kwargs) -> core.TomExporter:
-    kwargs.setdefault("wall", FakeClock(1_700_000_000.0))
-    return core.TomExporter(all_collectors(), host=host or RecordedHost(), state_dir=STATE_DIR, **kwargs)
-
-
-def exposition(exporter: core.TomExporter) -> str:
-    registry = CollectorRegistry()
-    registry.register(exporter)
-    return generate_latest(registry).decode()
-
-
-class Scrape:
-    """A parsed exposition: samples[(name, ((label, value), ...))] = value."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.families = list(text_string_to_metric_families(text))
-        self.samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in self.families for s in f.samples}
-
-    def value(self, name: str, **labels) -> float | None:
-        return self.samples.get((name, tuple(sorted(labels.items()))))
-
-    def series(self, name: str) -> dict[tuple, float]:
-        return {labels: v for (n, labels), v in self.samples.items() if n == name}
-
-    def toms(self) -> dict[str, float]:
-        return {dict(labels)["tom"]: v for labels, v in self.series("tomwerk_tom_compliant").items()}
-
-    def errors(self) -> dict[str, float]:
-        return {dict(labels)["collector"]: v for labels, v in self.series("tomwerk_collector_errors_total").items()}
-
-
-def scrape(exporter: core.TomExporter) -> Scrape:
-    return Scrape(exposition(exporter))
-
-
-def personal_label_values(scraped: Scrape) -> list[str]:
-    """Label values that are or contain an IP address or a mail address."""
-    found = []
-    for (_, labels), _ in scraped.samples.items():
-        for _, value in labels:
-            tokens = re.split(r"[\s,;=()\[\]]+", value)
-            if "@" in value or any(_is_ip(t) for t in tokens):
-                found.append(value)
-    return found
-
-
-def _is_ip(token: str) -> bool:
-    for candidate in (token, token.split("/")[0], token.strip(".:")):
-        try:
-            ipaddress.ip_address(candidate)
-            return True
-        except ValueError:
-            pass
-    return False
-
-
-# Prometheus naming: https://prometheus.io/docs/practices/naming/
-FORBIDDEN_UNITS = re.compile(
-    r"_(milliseconds|microseconds|ms|minutes|hours|days|kilobytes|megabytes|kb|mb|percent)(_|$)"
+from tests.unit.exporter_helpers import (
+    ALL_TOMS,
+    FIXTURES,
+    HOST_PACKAGE,
+    ROOT,
+    STATE_DIR,
+    FakeClock,
+    RecordedHost,
+    Scrape,
+    assert_names_in_source,
+    convention_violations,
+    findings_logged,
+    make_exporter,
+    no_errors,
+    personal_label_values,
+    scrape,
+    the_error_logged,
 )
+from tomwerk_host.exporter import core
+from tomwerk_host.exporter.collectors import COLLECTORS, all_collectors
+from tomwerk_host.exporter.collectors.firewall import NFT_LIST
+from tomwerk_host.exporter.collectors.ssh import SSHD_T
 
-
-def convention_violations(scraped: Scrape) -> list[str]:
-    problems = []
-    for family in scraped.families:
-        name = family.name
-        if not re.fullmatch(r"tomwerk_[a-z][a-z0-9_]*", name):
-            problems.append(f"{name}: not tomwerk_ snake case")
-        if not family.documentation.strip():
-            problems.append(f"{name}: no HELP")
-        if FORBIDDEN_UNITS.search(name):
-            problems.append(f"{name}: not in base units")
-        if ("timestamp" in name and not name.endswith("_timestamp_seconds")) or (
-            "duration" in name and not name.endswith("_seconds")
-        ):
-            problems.append(f"{name}: time not in _seconds")
-        for sample in family.samples:
-            if family.type == "counter" and not sample.name.endswith("_total"):
-                problems.append(f"{sample.name}: counter without _total")
-            if family.type != "counter" and sample.name.endswith("_total"):
-                problems.append(f"{sample.name}: _total on a {family.type}")
-            for label in sample.labels:
-                if not re.fullmatch(r"[a-z][a-z0-9_]*", label):
-                    problems.append(f"{sample.name}: label {label}")
-    return problems
+# Defined here before exporter_helpers.py; other modules still import them from here.
+__all__ = ["ALL_TOMS", "STATE_DIR", "RecordedHost", "make_exporter", "scrape"]
 
 
 # --------------------------------------------------------------------- framework
@@ -215,7 +58,7 @@ def test_absent_state_file_makes_the_collector_inactive():
     assert s.toms() == {"TOM-FW-01": 1, "TOM-PWD-01": 1}
     assert s.value("tomwerk_collector_active", collector="ssh") == 0
     assert s.value("tomwerk_collector_active", collector="firewall") == 1
-    assert s.errors() == {c.name: 0 for c in all_collectors()}
+    assert s.errors() == no_errors()
     assert s.series("tomwerk_ssh_password_auth_enabled") == {}
     assert host.calls[SSHD_T] == 0
 
@@ -238,7 +81,7 @@ def test_broken_state_file_fails_its_toms(content, failing):
     s = scrape(make_exporter(host))
     failing = failing or ["TOM-SSH-01", "TOM-SSH-02"]
     assert s.toms() == {"TOM-FW-01": 1, "TOM-PWD-01": 1, **dict.fromkeys(failing, 0)}
-    assert s.errors() == {**{c.name: 0 for c in all_collectors()}, "ssh": 1}
+    assert s.errors() == {**no_errors(), "ssh": 1}
 
 
 @pytest.mark.parametrize(
@@ -282,9 +125,7 @@ def test_failing_check_counts_as_not_compliant(argv_or_path, failure, reason, ca
     own = {c.name: c.toms for c in all_collectors()}[collector]
     assert s.toms() == {tom: 0 if tom in own else 1 for tom in ALL_TOMS}
     assert s.errors() == {c.name: 1 if c.name == collector else 0 for c in all_collectors()}
-    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and reason in errors[0], errors
-    assert "\n" not in errors[0]
+    the_error_logged(caplog, reason)
     # The figures of a failed check are unknown, so they are not exported.
     prefix = {"ssh": "tomwerk_ssh_", "firewall": "tomwerk_firewall_", "password": "tomwerk_password_"}[collector]
     assert not [k for k in s.samples if k[0].startswith(prefix)]
@@ -374,17 +215,13 @@ def test_errors_are_counted_per_run_but_logged_once(caplog):
 
 
 def test_findings_are_logged_when_they_change(caplog):
-    host = RecordedHost()
-    exporter = make_exporter(host, min_interval=0)
-    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        scrape(exporter)
-        host.edit_output(SSHD_T, "passwordauthentication no", "passwordauthentication yes")
-        for _ in range(3):
-            scrape(exporter)
-        host.edit_output(SSHD_T, "passwordauthentication yes", "passwordauthentication no")
-        scrape(exporter)
-        scrape(exporter)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert findings_logged(
+        caplog,
+        RecordedHost(),
+        make_exporter,
+        lambda h: h.edit_output(SSHD_T, "passwordauthentication no", "passwordauthentication yes"),
+        lambda h: h.edit_output(SSHD_T, "passwordauthentication yes", "passwordauthentication no"),
+    ) == [
         "TOM-SSH-01 not compliant: passwordauthentication is yes, not no",
         "TOM-SSH-01 compliant again",
     ]
@@ -441,10 +278,7 @@ def test_metric_names_follow_the_conventions(case):
     s = scrape(make_exporter(host))
     assert convention_violations(s) == []
     assert personal_label_values(s) == []
-    # Metric names appear literally in the source (tests/unit/test_catalogue.py looks for them there).
-    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
-    for family in s.families:
-        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
+    assert_names_in_source(s)
 
 
 def test_only_stdlib_and_prometheus_client_016_api():
@@ -507,6 +341,27 @@ def test_http_scrape_of_the_running_server():
     assert convention_violations(s) == [] and personal_label_values(s) == []
 
 
+def test_a_burst_of_connections_is_queued_not_dropped():
+    """socketserver's default backlog of 5 drops the SYNs of a burst; the client retries seconds later.
+
+    The server listens but accepts nothing yet (a busy accept loop): every one of 64
+    connections must still complete at once, queued by the kernel."""
+    import socket
+
+    server = core.make_http_server(CollectorRegistry(), "127.0.0.1", 0)
+    clients = []
+    try:
+        for _ in range(64):
+            clients.append(socket.create_connection(server.server_address, timeout=0.5))
+    except TimeoutError:
+        pass
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
+    assert len(clients) == 64, f"only {len(clients)} connections were queued"
+
+
 def test_http_answers_200_even_if_rendering_fails():
     class Broken:
         def collect(self):
@@ -557,7 +412,7 @@ def test_cli_once_prints_the_metrics(tmp_path):
     assert proc.returncode == 0, err
     s = Scrape(out)
     assert s.toms() == {"TOM-FW-01": 0}
-    assert s.errors() == {**{c.name: 0 for c in all_collectors()}, "firewall": 1}
+    assert s.errors() == {**no_errors(), "firewall": 1}
     assert "firewall.json is not valid JSON" in err and len(err.strip().splitlines()) == 1
 
 

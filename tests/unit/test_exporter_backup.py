@@ -16,22 +16,21 @@ import shutil
 
 import pytest
 
-from tests.unit.test_exporter import (
-    ALL_TOMS,
+from tests.unit.exporter_helpers import (
     FIXTURES,
     ROOT,
     STATE_DIR,
+    CollectorTests,
     FakeClock,
     RecordedHost,
-    all_collectors,
-    convention_violations,
-    core,
+    edit_json,
+    exporter_with,
+    no_errors,
     personal_label_values,
     scrape,
 )
-
-# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-backup = importlib.import_module("tomwerk_host.exporter.collectors.backup")
+from tomwerk_host.exporter import core
+from tomwerk_host.exporter.collectors import all_collectors, backup
 
 BACKUP = FIXTURES / "backup"
 STATE = f"{STATE_DIR}/backup.json"
@@ -91,32 +90,16 @@ def gone(location: str, city: str | None = None) -> dict:
 
 
 def client_host() -> RecordedHost:
-    host = RecordedHost()
-    for path in sorted(BACKUP.rglob("*.json")):
-        host.files["/" + path.relative_to(BACKUP).as_posix()] = path.read_text()
-    return host
+    return RecordedHost().overlay(BACKUP)
 
 
 def make_backup_exporter(host: core.Host | None = None, now: float = NOW, **kwargs) -> core.TomExporter:
     """All registered collectors; the backup collector's clock (age of the last success) is set to now."""
-    collectors = [backup.BackupCollector(now=FakeClock(now)) if c.name == "backup" else c for c in all_collectors()]
-    kwargs.setdefault("wall", FakeClock(now))
-    return core.TomExporter(collectors, host=host or client_host(), state_dir=STATE_DIR, **kwargs)
-
-
-def figures(s) -> dict:
-    return {key: value for key, value in s.samples.items() if key[0].startswith("tomwerk_backup_")}
-
-
-def no_errors() -> dict:
-    return {c.name: 0 for c in all_collectors()}
+    return exporter_with(backup.BackupCollector(now=FakeClock(now)), host or client_host(), now, **kwargs)
 
 
 def set_vars(host: RecordedHost, **changes) -> None:
-    data = json.loads(host.files[STATE])
-    assert set(changes) <= set(data["vars"]), changes
-    data["vars"].update(changes)
-    host.files[STATE] = json.dumps(data, indent=4)
+    host.files[STATE] = edit_json(host.files[STATE], changes, "vars", indent=4)
 
 
 def _set_entry(path: str, host: RecordedHost, location: str, changes: dict) -> None:
@@ -305,26 +288,25 @@ DRIFTS = {
 }
 
 
-def test_compliant_host():
-    s = scrape(make_backup_exporter())
-    assert s.toms() == dict.fromkeys(ALL_TOMS + BACKUP_TOMS, 1)
-    assert s.errors() == no_errors()
-    assert s.value("tomwerk_collector_active", collector="backup") == 1
-    assert figures(s) == COMPLIANT_FIGURES
+def backup_target() -> RecordedHost:
+    """A backup target, or a host the role has not reached: a status file, but no backup.json."""
+    host = RecordedHost()
+    host.files[STATUS] = client_host().files[STATUS]
+    return host
 
 
-@pytest.mark.parametrize("name", DRIFTS)
-def test_drift_flips_exactly_the_right_tom_and_figure(name):
-    drift, failing, changed = DRIFTS[name]
-    host = client_host()
-    drift(host)
-    s = scrape(make_backup_exporter(host))
-    assert s.toms() == {tom: 0 if tom in failing else 1 for tom in ALL_TOMS + BACKUP_TOMS}
-    assert s.errors() == no_errors()  # findings, not failed checks
-    expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
-    assert figures(s) == expected
-    assert convention_violations(s) == []
-    assert personal_label_values(s) == []
+# Compliant host, drifts, inactive host, conventions: test_exporter_contract.py.
+BACKUP_TESTS = CollectorTests(
+    name="backup",
+    toms=BACKUP_TOMS,
+    prefixes=("tomwerk_backup_",),
+    compliant=COMPLIANT_FIGURES,
+    drifts=DRIFTS,
+    host=client_host,
+    exporter=make_backup_exporter,
+    state=STATE,
+    without_role=backup_target,
+)
 
 
 def test_no_run_yet_fails_every_backup_tom_as_a_finding(caplog):
@@ -332,9 +314,9 @@ def test_no_run_yet_fails_every_backup_tom_as_a_finding(caplog):
     del host.files[STATUS]
     with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
         s = scrape(make_backup_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(BACKUP_TOMS, 0)}
+    assert s.toms() == BACKUP_TESTS.verdicts(BACKUP_TOMS)
     assert s.errors() == no_errors()
-    assert figures(s) == {
+    assert BACKUP_TESTS.figures(s) == {
         ("tomwerk_backup_locations_configured", ()): 3,
         ("tomwerk_backup_fresh_cities", ()): 0,
         ("tomwerk_backup_max_age_seconds", ()): 26 * HOUR,
@@ -373,30 +355,14 @@ def test_findings_name_location_and_city(caplog):
 
 
 def test_a_failed_run_is_a_finding_logged_once(caplog):
-    host = client_host()
-    exporter = make_backup_exporter(host, min_interval=0)
-    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        scrape(exporter)
-        _failed("frankfurt-1", "forget: unable to create lock in backend", forget_ok=False)(host)
-        for _ in range(3):
-            s = scrape(exporter)
-        assert s.errors()["backup"] == 0
-        host.files[STATUS] = client_host().files[STATUS]
-        scrape(exporter)
-        scrape(exporter)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert BACKUP_TESTS.findings_logged(
+        caplog,
+        _failed("frankfurt-1", "forget: unable to create lock in backend", forget_ok=False),
+        lambda h: h.files.update({STATUS: client_host().files[STATUS]}),
+    ) == [
         "TOM-BAK-03 not compliant: the last forget/prune at frankfurt-1 (Frankfurt am Main) failed",
         "TOM-BAK-03 compliant again",
     ]
-
-
-def test_inactive_without_the_role():
-    host = RecordedHost()  # no backup.json: a backup target, or a host the role has not reached
-    host.files[STATUS] = client_host().files[STATUS]
-    s = scrape(make_backup_exporter(host))
-    assert s.value("tomwerk_collector_active", collector="backup") == 0
-    assert set(s.toms()) == set(ALL_TOMS)
-    assert figures(s) == {}
 
 
 def test_numbers_as_ansible_may_write_them():
@@ -408,8 +374,8 @@ def test_numbers_as_ansible_may_write_them():
         backup_retention={"keep_daily": "7", "keep_weekly": "4"},
     )
     s = scrape(make_backup_exporter(host))
-    assert s.toms() == dict.fromkeys(ALL_TOMS + BACKUP_TOMS, 1)
-    assert figures(s) == COMPLIANT_FIGURES
+    assert s.toms() == BACKUP_TESTS.verdicts()
+    assert BACKUP_TESTS.figures(s) == COMPLIANT_FIGURES
 
 
 def test_the_files_of_the_state_are_read():
@@ -418,32 +384,20 @@ def test_the_files_of_the_state_are_read():
     host.files["/srv/backup/status.json"] = host.files.pop(STATUS)
     host.files["/srv/backup/drill.json"] = host.files.pop(DRILL)
     s = scrape(make_backup_exporter(host))
-    assert s.toms() == dict.fromkeys(ALL_TOMS + BACKUP_TOMS, 1)
-    assert figures(s) == COMPLIANT_FIGURES
+    assert s.toms() == BACKUP_TESTS.verdicts()
+    assert BACKUP_TESTS.figures(s) == COMPLIANT_FIGURES
 
 
 def test_no_addresses_repositories_or_file_names_in_metrics_or_logs(caplog):
     """Labels, HELP texts and log lines of every case: places only, no address, repository or customer file."""
     cases = [lambda h: None, *(drift for drift, _, _ in DRIFTS.values())]
     with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        for drift in cases:
-            host = client_host()
-            drift(host)
-            s = scrape(make_backup_exporter(host))
+        for s in BACKUP_TESTS.scrapes(cases):
             assert personal_label_values(s) == []
             assert [p for p in PRIVATE if p in s.text] == []
-            for _, labels in figures(s):
+            for _, labels in BACKUP_TESTS.figures(s):
                 assert {key for key, _ in labels} <= {"location", "city"}
     assert [p for p in PRIVATE if p in caplog.text] == []
-
-
-def test_metric_names_follow_the_conventions():
-    s = scrape(make_backup_exporter())
-    assert convention_violations(s) == []
-    source = "\n".join(p.read_text() for p in (ROOT / "tomwerk_host" / "exporter").rglob("*.py"))
-    for family in s.families:
-        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
-    assert all(f.type == "gauge" for f in s.families if f.name.startswith("tomwerk_backup_"))
 
 
 def test_the_backup_collector_is_registered():
@@ -481,13 +435,7 @@ def test_no_restic_at_scrape_time():
 def test_broken_runner_files_are_check_errors(path, content, reason, caplog):
     host = client_host()
     host.files[path] = content
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_backup_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(BACKUP_TOMS, 0)}
-    assert s.errors() == {**no_errors(), "backup": 1}
-    errors = [r.getMessage() for r in caplog.records]
-    assert len(errors) == 1 and reason in errors[0] and errors[0].startswith("backup: check failed"), errors
-    assert figures(s) == {}
+    BACKUP_TESTS.assert_check_error_logged(host, caplog, reason)
 
 
 @pytest.mark.parametrize(
@@ -508,9 +456,7 @@ def test_broken_runner_files_are_check_errors(path, content, reason, caplog):
 def test_entries_of_the_wrong_shape_are_check_errors(path, field, value, caplog):
     host = client_host()
     _set_entry(path, host, "frankfurt-1", {field: value})
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_backup_exporter(host))
-    assert s.errors()["backup"] == 1
+    BACKUP_TESTS.failed_check(host, caplog)
     assert f"{field} of frankfurt-1 is missing or of the wrong type" in caplog.text
 
 
@@ -553,10 +499,7 @@ def test_entries_of_the_wrong_shape_are_check_errors(path, field, value, caplog)
 def test_broken_state_file_is_a_check_error(changes, reason, caplog):
     host = client_host()
     set_vars(host, **changes)
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_backup_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(BACKUP_TOMS, 0)}
-    assert s.errors()["backup"] == 1
+    BACKUP_TESTS.failed_check(host, caplog)
     assert reason in caplog.text and "10.231.0.21" not in caplog.text
 
 

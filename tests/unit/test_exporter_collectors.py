@@ -10,23 +10,21 @@ import json
 
 import pytest
 
-from tests.unit.test_exporter import (
+from tests.unit.exporter_helpers import (
     ALL_TOMS,
     FIXTURES,
-    NFT_LIST,
-    SSHD_T,
     STATE_DIR,
+    CollectorTests,
     RecordedHost,
-    all_collectors,
-    convention_violations,
-    core,
-    firewall,
     make_exporter,
-    password,
+    no_errors,
     personal_label_values,
     scrape,
-    ssh,
 )
+from tomwerk_host.exporter import core
+from tomwerk_host.exporter.collectors import firewall, password, ssh
+from tomwerk_host.exporter.collectors.firewall import NFT_LIST
+from tomwerk_host.exporter.collectors.ssh import SSHD_T
 
 NFT = FIXTURES / "nft"
 KEYS = "/etc/ssh/authorized_keys"
@@ -54,12 +52,6 @@ COMPLIANT_FIGURES = {
     ("tomwerk_password_empty_accounts", ()): 0,
     ("tomwerk_password_weak_hash_accounts", ()): 0,
 }
-
-
-def figures(s) -> dict:
-    """The collectors' own series (not the TOM and collector bookkeeping)."""
-    own = ("tomwerk_ssh_", "tomwerk_firewall_", "tomwerk_password_")
-    return {key: value for key, value in s.samples.items() if key[0].startswith(own)}
 
 
 def policy(live: str) -> dict:
@@ -250,25 +242,28 @@ DRIFTS = {
 }
 
 
+# The collectors of every host (ssh, firewall, password); their own series, not the TOM and collector bookkeeping.
+BASE = CollectorTests(
+    name="",
+    toms=ALL_TOMS,
+    prefixes=("tomwerk_ssh_", "tomwerk_firewall_", "tomwerk_password_"),
+    compliant=COMPLIANT_FIGURES,
+    drifts=DRIFTS,
+    host=RecordedHost,
+    exporter=make_exporter,
+)
+
+
 def test_compliant_host():
-    s = scrape(make_exporter())
-    assert s.toms() == dict.fromkeys(ALL_TOMS, 1)
-    assert s.errors() == {c.name: 0 for c in all_collectors()}
-    assert figures(s) == COMPLIANT_FIGURES
+    s = BASE.scrape()
+    assert s.toms() == BASE.verdicts()
+    assert s.errors() == no_errors()
+    assert BASE.figures(s) == COMPLIANT_FIGURES
 
 
 @pytest.mark.parametrize("name", DRIFTS)
 def test_drift_flips_exactly_the_right_tom_and_figure(name):
-    drift, failing, changed = DRIFTS[name]
-    host = RecordedHost()
-    drift(host)
-    s = scrape(make_exporter(host))
-    assert s.toms() == {tom: 0 if tom in failing else 1 for tom in ALL_TOMS}
-    assert s.errors() == {c.name: 0 for c in all_collectors()}
-    expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
-    assert figures(s) == expected
-    assert convention_violations(s) == []
-    assert personal_label_values(s) == []
+    BASE.assert_drift(*DRIFTS[name])
 
 
 def test_root_key_login_when_the_role_allows_it():

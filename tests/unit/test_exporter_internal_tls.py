@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 
-from tests.unit.test_exporter import core
+from tomwerk_host.exporter import core
 
 internal_tls = importlib.import_module("tomwerk_host.exporter.collectors.internal_tls")
 

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from tests.unit.test_exporter import core  # puts the exporter on sys.path
 from tomwerk import ROOT
+from tomwerk_host.exporter import core
 
 logs = importlib.import_module("tomwerk_host.exporter.collectors.logs")
 

@@ -11,7 +11,8 @@ import ssl
 
 import pytest
 
-from tests.unit.test_exporter import FIXTURES, core
+from tests.unit.exporter_helpers import FIXTURES, DictHost
+from tomwerk_host.exporter import core
 
 mail = importlib.import_module("tomwerk_host.exporter.collectors.mail")
 
@@ -21,18 +22,14 @@ MAIN = (mail.POSTCONF, *mail.MAIN_SETTINGS)
 SERVICES = (mail.POSTCONF, "-P", *mail.SERVICE_SETTINGS)
 
 
-class FakeHost(core.Host):
-    def __init__(self):
-        self.outputs = {
+def mail_host() -> DictHost:
+    """mail1 as recorded: postconf's answers."""
+    return DictHost(
+        outputs={
             MAIN: (0, (MAIL / "postconf.txt").read_text(), ""),
             SERVICES: (0, (MAIL / "postconf-P.txt").read_text(), ""),
         }
-
-    def execute(self, argv):
-        result = self.outputs.get(tuple(argv), FileNotFoundError(2, "No such file or directory", argv[0]))
-        if isinstance(result, BaseException):
-            raise result
-        return result
+    )
 
 
 class FakeSmtp:
@@ -71,7 +68,7 @@ def state(**changes):
 
 
 def run(host=None, probe=None, **changes):
-    report = mail.MailCollector(probe or FakeSmtp()).check(state(**changes), host or FakeHost())
+    report = mail.MailCollector(probe or FakeSmtp()).check(state(**changes), host or mail_host())
     return report.failures.get(TOM, []), {(s.name, s.labels): s.value for s in report.samples}
 
 
@@ -86,7 +83,7 @@ def test_the_recorded_host_is_compliant():
 
 
 def test_a_lowered_tls_floor_is_drift():
-    host = FakeHost()
+    host = mail_host()
     text = (
         (MAIL / "postconf.txt").read_text().replace("smtpd_tls_protocols = >=TLSv1.2", "smtpd_tls_protocols = >=TLSv1")
     )
@@ -98,7 +95,7 @@ def test_a_lowered_tls_floor_is_drift():
 
 
 def test_submission_without_required_tls_is_drift():
-    host = FakeHost()
+    host = mail_host()
     host.outputs[SERVICES] = (0, (MAIL / "postconf-P.txt").read_text().replace("= encrypt", "= may"), "")
     failures, _ = run(host)
     assert any("submission/inet/smtpd_tls_security_level" in f for f in failures)
@@ -123,12 +120,12 @@ def test_probes_are_cached():
     probe = FakeSmtp()
     now = [0.0]
     collector = mail.MailCollector(probe, clock=lambda: now[0], cache_seconds=300)
-    collector.check(state(), FakeHost())
+    collector.check(state(), mail_host())
     now[0] = 100
-    collector.check(state(), FakeHost())
+    collector.check(state(), mail_host())
     assert probe.calls == 3
     now[0] = 301
-    collector.check(state(), FakeHost())
+    collector.check(state(), mail_host())
     assert probe.calls == 6
 
 
@@ -137,17 +134,17 @@ def test_a_failed_probe_is_repeated_at_the_next_check():
     probe = FakeSmtp({25: ConnectionRefusedError(111, "Connection refused")})
     now = [0.0]
     collector = mail.MailCollector(probe, clock=lambda: now[0], cache_seconds=300)
-    first = collector.check(state(), FakeHost())
+    first = collector.check(state(), mail_host())
     assert any(first.failures.values())
     probe.versions = FakeSmtp().versions
     now[0] = 30
-    second = collector.check(state(), FakeHost())
+    second = collector.check(state(), mail_host())
     assert probe.calls == 6
     assert not any(second.failures.values())
 
 
 def test_postconf_missing_is_a_check_error():
-    host = FakeHost()
+    host = mail_host()
     host.outputs = {}
     with pytest.raises(core.CheckError):
         run(host)

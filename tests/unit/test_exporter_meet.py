@@ -15,7 +15,8 @@ import struct
 
 import pytest
 
-from tests.unit.test_exporter import FIXTURES, core
+from tests.unit.exporter_helpers import FIXTURES, DictHost
+from tomwerk_host.exporter import core
 
 meet = importlib.import_module("tomwerk_host.exporter.collectors.meet")
 
@@ -34,19 +35,6 @@ SOURCES = {
     "jitsi_coturn_config": "turnserver.conf",
 }
 TOM = "TOM-MEET-01"
-
-
-class FakeHost(core.Host):
-    def __init__(self, files):
-        self.files = files
-
-    def execute(self, argv):
-        raise FileNotFoundError(2, "No such file or directory", argv[0])
-
-    def read_text(self, path):
-        if path not in self.files:
-            raise FileNotFoundError(2, "No such file or directory", path)
-        return self.files[path]
 
 
 class FakeStun:
@@ -78,7 +66,7 @@ def recorded_files():
 
 def run(files=None, probe=None, **changes):
     collector = meet.MeetCollector(probe or FakeStun())
-    report = collector.check(state(**changes), FakeHost(files if files is not None else recorded_files()))
+    report = collector.check(state(**changes), DictHost(files if files is not None else recorded_files()))
     figures = {(s.name, s.labels): s.value for s in report.samples}
     return report.failures.get(TOM, []), figures
 
@@ -168,7 +156,7 @@ def test_stun_probe_is_cached():
     probe = FakeStun()
     now = [0.0]
     collector = meet.MeetCollector(probe, clock=lambda: now[0], cache_seconds=60)
-    host = FakeHost(recorded_files())
+    host = DictHost(recorded_files())
     collector.check(state(), host)
     now[0] = 30
     collector.check(state(), host)
@@ -182,7 +170,7 @@ def test_a_stun_server_that_did_not_answer_is_asked_again_at_the_next_check():
     probe = FakeStun(up=False)
     now = [0.0]
     collector = meet.MeetCollector(probe, clock=lambda: now[0], cache_seconds=60)
-    host = FakeHost(recorded_files())
+    host = DictHost(recorded_files())
     assert any(collector.check(state(), host).failures.values())
     probe.up = True
     now[0] = 30

@@ -9,7 +9,6 @@ notification would; the end-to-end tests run the real tomwerk/access_journal.py.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import logging
 import shutil
@@ -19,26 +18,21 @@ import time
 
 import pytest
 
-from tests.unit.test_exporter import (
-    ALL_TOMS,
+from tests.unit.exporter_helpers import (
     FIXTURES,
-    NFT_LIST,
-    PACKAGE,
     ROOT,
-    SSHD_T,
     STATE_DIR,
+    CollectorTests,
     FakeClock,
     RecordedHost,
-    all_collectors,
-    convention_violations,
-    core,
+    edit_json,
+    exporter_with,
     personal_label_values,
     scrape,
 )
 from tomwerk import access_journal as aj
-
-# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-org = importlib.import_module("tomwerk_host.exporter.collectors.org")
+from tomwerk_host.exporter import core
+from tomwerk_host.exporter.collectors import all_collectors, org
 
 ORG = FIXTURES / "org"
 ACCESS_JOURNAL = ROOT / "tomwerk" / "access_journal.py"
@@ -46,7 +40,6 @@ STATE = f"{STATE_DIR}/tom_records.json"
 JOURNAL_PATH = "/var/lib/tomwerk/access-journal.jsonl"
 STATUS = (org.ACCESS_LOG, "--journal", JOURNAL_PATH, "status", "--notify-hours", "48")
 ORG_TOMS = ["TOM-ORG-01", "TOM-ORG-02"]
-COLLECTOR_NAMES = tuple(c.name for c in all_collectors())  # other collectors come and go
 
 DAY = 86400
 NOW = 1_793_754_000.0  # 2026-11-04T01:00:00Z, the time the recorded status output was made
@@ -65,11 +58,11 @@ COMPLIANT_FIGURES = {
     ("tomwerk_access_journal_overdue_notifications", ()): 0,
     ("tomwerk_access_journal_oldest_open_access_timestamp_seconds", ()): OLDEST_OPEN,
 }
+# What a journal that does not verify leaves out: everything counted in it.
 JOURNAL_COUNTS = {
-    ("tomwerk_access_journal_entries", ()): None,
-    ("tomwerk_access_journal_open_notifications", ()): None,
-    ("tomwerk_access_journal_overdue_notifications", ()): None,
-    ("tomwerk_access_journal_oldest_open_access_timestamp_seconds", ()): None,
+    key: None
+    for key in COMPLIANT_FIGURES
+    if key[0].startswith("tomwerk_access_journal_") and key[0] != "tomwerk_access_journal_intact"
 }
 
 
@@ -77,36 +70,20 @@ JOURNAL_COUNTS = {
 
 
 def admin_host() -> RecordedHost:
-    host = RecordedHost()
-    host.files[STATE] = (ORG / "etc" / "tomwerk" / "state" / "tom_records.json").read_text()
-    host.outputs[STATUS] = (0, (ORG / "commands" / "tomwerk-access-log-status.json").read_text(), "")
-    return host
+    return RecordedHost().overlay(ORG, {STATUS: "tomwerk-access-log-status.json"})
 
 
 def make_org_exporter(host: core.Host | None = None, now: float = NOW, **kwargs) -> core.TomExporter:
     """All registered collectors; the org collector's clock (age of the newest review) is set to now."""
-    collectors = [org.OrgCollector(now=FakeClock(now)) if c.name == "org" else c for c in all_collectors()]
-    kwargs.setdefault("wall", FakeClock(now))
-    return core.TomExporter(collectors, host=host or admin_host(), state_dir=STATE_DIR, **kwargs)
-
-
-def figures(s) -> dict:
-    own = ("tomwerk_org_", "tomwerk_access_journal_")
-    return {key: value for key, value in s.samples.items() if key[0].startswith(own)}
+    return exporter_with(org.OrgCollector(now=FakeClock(now)), host or admin_host(), now, **kwargs)
 
 
 def set_vars(host: RecordedHost, **changes) -> None:
-    data = json.loads(host.files[STATE])
-    assert set(changes) <= set(data["vars"]), changes
-    data["vars"].update(changes)
-    host.files[STATE] = json.dumps(data, indent=2)
+    host.files[STATE] = edit_json(host.files[STATE], changes, "vars", indent=2)
 
 
 def set_status(host: RecordedHost, **changes) -> None:
-    data = json.loads(host.outputs[STATUS][1])
-    assert set(changes) <= set(data), changes
-    data.update(changes)
-    host.outputs[STATUS] = (0, json.dumps(data, sort_keys=True) + "\n", "")
+    host.outputs[STATUS] = (0, edit_json(host.outputs[STATUS][1], changes, sort_keys=True) + "\n", "")
 
 
 def _newest_review(date):
@@ -199,28 +176,18 @@ DRIFTS = {
 }
 
 
-def test_compliant_admin_host():
-    host = admin_host()
-    s = scrape(make_org_exporter(host))
-    assert s.toms() == dict.fromkeys(ALL_TOMS + ORG_TOMS, 1)
-    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
-    assert s.value("tomwerk_collector_active", collector="org") == 1
-    assert figures(s) == COMPLIANT_FIGURES
-    assert host.calls == {SSHD_T: 1, NFT_LIST: 1, STATUS: 1}
-
-
-@pytest.mark.parametrize("name", DRIFTS)
-def test_drift_flips_exactly_the_right_tom_and_figure(name):
-    drift, failing, changed = DRIFTS[name]
-    host = admin_host()
-    drift(host)
-    s = scrape(make_org_exporter(host))
-    assert s.toms() == {tom: 0 if tom in failing else 1 for tom in ALL_TOMS + ORG_TOMS}
-    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
-    expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
-    assert figures(s) == expected
-    assert convention_violations(s) == []
-    assert personal_label_values(s) == []
+# Compliant admin host, drifts, a web host (no tom_records.json), conventions: test_exporter_contract.py.
+ORG_TESTS = CollectorTests(
+    name="org",
+    toms=ORG_TOMS,
+    prefixes=("tomwerk_org_", "tomwerk_access_journal_"),
+    compliant=COMPLIANT_FIGURES,
+    drifts=DRIFTS,
+    host=admin_host,
+    exporter=make_org_exporter,
+    state=STATE,
+    commands=(STATUS,),
+)
 
 
 @pytest.mark.parametrize(
@@ -232,15 +199,6 @@ def test_review_age_limit_is_inclusive_and_in_utc(age, compliant):
     """The newest review may be max-age old to the second (as the alert compares it), or a day ahead (zones)."""
     s = scrape(make_org_exporter(now=NEWEST_REVIEW + age))
     assert s.toms()["TOM-ORG-01"] == compliant
-
-
-def test_inactive_without_the_role():
-    host = RecordedHost()  # a web host: no tom_records.json
-    s = scrape(make_org_exporter(host))
-    assert s.value("tomwerk_collector_active", collector="org") == 0
-    assert set(s.toms()) == set(ALL_TOMS)
-    assert figures(s) == {}
-    assert host.calls[STATUS] == 0
 
 
 def test_the_command_gets_the_journal_and_limit_of_the_state():
@@ -257,7 +215,7 @@ def test_numbers_as_ansible_may_write_them():
     host = admin_host()
     set_vars(host, tom_records_review_max_age_days="365", tom_records_notify_within_hours="48")
     s = scrape(make_org_exporter(host))
-    assert s.toms() == dict.fromkeys(ALL_TOMS + ORG_TOMS, 1)
+    assert s.toms() == ORG_TESTS.verdicts()
 
 
 def test_results_are_cached_for_min_interval():
@@ -276,18 +234,11 @@ def test_results_are_cached_for_min_interval():
 
 
 def test_a_broken_journal_is_a_finding_logged_once(caplog):
-    host = admin_host()
-    exporter = make_org_exporter(host, min_interval=0)
-    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        scrape(exporter)
-        _tampered()(host)
-        for _ in range(3):
-            s = scrape(exporter)
-        assert s.errors()["org"] == 0  # not a failed check
-        host.outputs[STATUS] = admin_host().outputs[STATUS]
-        scrape(exporter)
-        scrape(exporter)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert ORG_TESTS.findings_logged(
+        caplog,
+        _tampered(),
+        lambda h: h.outputs.update({STATUS: admin_host().outputs[STATUS]}),
+    ) == [
         "TOM-ORG-02 not compliant: the access journal is not intact: "
         "line 2: content does not match its hash (entry edited)",
         "TOM-ORG-02 compliant again",
@@ -312,23 +263,11 @@ def test_no_personal_data_in_metrics_or_logs(caplog):
     """Labels, HELP texts, values and log lines of every case: no reviewer, customer, purpose or person."""
     cases = [lambda h: None, *(drift for drift, _, _ in DRIFTS.values())]
     with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        for drift in cases:
-            host = admin_host()
-            drift(host)
-            s = scrape(make_org_exporter(host))
+        for s in ORG_TESTS.scrapes(cases):
             assert personal_label_values(s) == []
             assert [p for p in PERSONAL if p in s.text] == []
-            assert [labels for _, labels in figures(s)] == [()] * len(figures(s))  # the org figures have no labels
+            assert {labels for _, labels in ORG_TESTS.figures(s)} <= {()}  # the org figures have no labels
     assert [p for p in PERSONAL if p in caplog.text] == []
-
-
-def test_metric_names_follow_the_conventions():
-    s = scrape(make_org_exporter())
-    assert convention_violations(s) == []
-    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
-    for family in s.families:
-        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
-    assert all(f.type == "gauge" for f in s.families if f.name.startswith(("tomwerk_org_", "tomwerk_access_")))
 
 
 def test_the_org_collector_is_registered():
@@ -378,15 +317,8 @@ def test_the_org_collector_is_registered():
 def test_failing_command_is_a_check_error(output, reason, caplog):
     host = admin_host()
     host.outputs[STATUS] = output
-    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        s = scrape(make_org_exporter(host))
     # One collector, one verdict: the review figures are lost with the journal's.
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(ORG_TOMS, 0)}
-    assert s.errors() == {name: 1 if name == "org" else 0 for name in COLLECTOR_NAMES}
-    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and reason in errors[0], errors
-    assert errors[0].startswith("org: check failed") and "\n" not in errors[0]
-    assert figures(s) == {}
+    ORG_TESTS.assert_check_error_logged(host, caplog, reason)
 
 
 @pytest.mark.parametrize(
@@ -421,23 +353,13 @@ def test_failing_command_is_a_check_error(output, reason, caplog):
 def test_broken_state_file_is_a_check_error(changes, reason, caplog):
     host = admin_host()
     set_vars(host, **changes)
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_org_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), **dict.fromkeys(ORG_TOMS, 0)}
-    assert s.errors()["org"] == 1
+    ORG_TESTS.failed_check(host, caplog)
     assert reason in caplog.text and "Alice" not in caplog.text
     assert host.calls[STATUS] == 0
 
 
 def test_missing_variable_is_a_check_error(caplog):
-    host = admin_host()
-    data = json.loads(host.files[STATE])
-    del data["vars"]["tom_records_notify_within_hours"]
-    host.files[STATE] = json.dumps(data)
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_org_exporter(host))
-    assert s.toms()["TOM-ORG-02"] == 0 and s.errors()["org"] == 1
-    assert "vars.tom_records_notify_within_hours is missing" in caplog.text
+    ORG_TESTS.assert_missing_variable_fails("tom_records_notify_within_hours", caplog)
 
 
 # --------------------------------------------------------------------- the real command

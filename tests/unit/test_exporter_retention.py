@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit import hostpkg
-from tests.unit.test_exporter import FIXTURES, STATE_DIR, core
+from tests.unit.exporter_helpers import FIXTURES, STATE_DIR, DictHost, run_alone
 
 retention = importlib.import_module("tomwerk_host.exporter.collectors.retention")
 logtime = importlib.import_module("tomwerk_host.logtime")
@@ -57,12 +57,11 @@ def journal_header(head_usec: int) -> bytes:
     return bytes(header)
 
 
-class RetHost(core.Host):
+class RetHost(DictHost):
     """Files as bytes with mtimes; counts the head reads."""
 
     def __init__(self):
-        self.files: dict[str, bytes] = {STATE: (RET / "retention.json").read_bytes()}
-        self.mtimes: dict[str, float] = {}
+        super().__init__({STATE: (RET / "retention.json").read_bytes()})
         self.inodes: dict[str, int] = {}
         self.reads: list[str] = []
         self.denied: set[str] = set()
@@ -94,13 +93,6 @@ class RetHost(core.Host):
         self.reads.append(path)
         return self.files[path][offset : offset + limit]
 
-    def listdir(self, path):
-        prefix = path.rstrip("/") + "/"
-        names = {p[len(prefix) :].split("/")[0] for p in self.files if p.startswith(prefix)}
-        if not names:
-            raise FileNotFoundError(2, "No such file", path)
-        return sorted(names)
-
     def stat(self, path):
         if path in self.files:
             mtime = self.mtimes.get(path, 0)
@@ -112,9 +104,7 @@ class RetHost(core.Host):
 
 
 def run(host: RetHost, collector=None, now: float = NOW):
-    collector = collector or retention.RetentionCollector(now=lambda: now)
-    exporter = core.TomExporter([collector], host=host, state_dir=STATE_DIR, wall=lambda: now)
-    outcome = exporter._run(exporter._slots[0])
+    outcome = run_alone(collector or retention.RetentionCollector(now=lambda: now), host, now)
     samples = {(s.name, dict(s.labels).get("class")): s.value for s in outcome.samples}
     return outcome, samples
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-import os
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.unit.test_exporter import FIXTURES, STATE_DIR, FakeClock, convention_violations, core, scrape
+from tests.unit.exporter_helpers import FIXTURES, STATE_DIR, DictHost, FakeClock, convention_violations, scrape
+from tomwerk_host.exporter import core
 
 tls = importlib.import_module("tomwerk_host.exporter.collectors.tls")
 
@@ -59,31 +59,15 @@ ACME_STATE = {
 }
 
 
-class FakeHost(core.Host):
+class FakeHost(DictHost):
     def __init__(self):
-        self.files = {
+        files = {
             f"{STATE_DIR}/web_tls.json": json.dumps(WEB_STATE),
             f"{STATE_DIR}/acme.json": json.dumps(ACME_STATE),
             "/etc/letsencrypt/live/www/cert.pem": ACME_CERT,
             "/etc/tomwerk/tls/www/fullchain.pem": FULLCHAIN,
         }
-        self.outputs = {("systemctl", "is-active", "certbot.timer"): (0, "active\n", "")}
-
-    def execute(self, argv):
-        if tuple(argv) not in self.outputs:
-            raise FileNotFoundError(2, "No such file or directory", argv[0])
-        return self.outputs[tuple(argv)]
-
-    def read_text(self, path):
-        if path not in self.files:
-            raise FileNotFoundError(2, "No such file or directory", path)
-        return self.files[path]
-
-    def listdir(self, path):
-        raise FileNotFoundError(2, "No such file or directory", path)
-
-    def stat(self, path):
-        return os.stat_result((0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+        super().__init__(files, {("systemctl", "is-active", "certbot.timer"): (0, "active\n", "")})
 
 
 class RecordedProbe:

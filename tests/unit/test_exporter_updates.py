@@ -9,41 +9,33 @@ test_fixtures_are_what_the_recorder_makes re-checks that contract.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import subprocess
-import time
 
 import pytest
 
-from tests.unit.test_exporter import (
-    ALL_TOMS,
+from tests.unit.exporter_helpers import (
     FIXTURES,
-    NFT_LIST,
-    PACKAGE,
-    SSHD_T,
     STATE_DIR,
+    CollectorTests,
     FakeClock,
     RecordedHost,
-    all_collectors,
-    convention_violations,
-    core,
-    personal_label_values,
+    edit_json,
+    exporter_with,
     scrape,
 )
 from tests.unit.test_updates_status import FIXTURES as RECORDINGS
 from tests.unit.test_updates_status import us
-
-# Imported by name: the exporter's directory is on sys.path only once test_exporter is imported.
-updates = importlib.import_module("tomwerk_host.exporter.collectors.updates")
+from tomwerk_host.exporter import core
+from tomwerk_host.exporter.collectors import all_collectors, updates
+from tomwerk_host.exporter.collectors.ssh import SSHD_T
 
 UPD = FIXTURES / "updates"
 STATE = f"{STATE_DIR}/updates.json"
 STATUS_FILE = "/var/lib/tomwerk/updates/status.json"
 PENDING = ("/usr/local/sbin/tomwerk-updates-status", "pending")
-COLLECTOR_NAMES = tuple(c.name for c in all_collectors())  # other collectors come and go
-TOMS = [*ALL_TOMS, "TOM-UPD-01"]
+UPD_TOMS = ["TOM-UPD-01"]
 
 DAY = 86400
 INSTALL = 1_795_281_764.704  # 2026-11-21 17:22:44Z: the recorded run upgraded 138 packages
@@ -65,57 +57,34 @@ COMPLIANT_FIGURES = {
     ("tomwerk_updates_security_max_pending_seconds", ()): 2 * DAY,
     ("tomwerk_updates_reboot_required", ()): 0,
 }
-RUN_FIGURES = {
-    ("tomwerk_updates_last_success_timestamp_seconds", ()): None,
-    ("tomwerk_updates_last_run_timestamp_seconds", ()): None,
-    ("tomwerk_updates_last_run_success", ()): None,
-    ("tomwerk_updates_last_run_packages_upgraded", ()): None,
-}
+# What a status file without a recorded run leaves out: the figures of the last run.
+RUN_FIGURES = {key: None for key in COMPLIANT_FIGURES if key[0].startswith("tomwerk_updates_last_")}
 
 
 # --------------------------------------------------------------------- helpers
 
 
 def updates_host() -> RecordedHost:
-    host = RecordedHost()
-    host.files[STATE] = (UPD / "etc" / "tomwerk" / "state" / "updates.json").read_text()
-    host.files[STATUS_FILE] = (UPD / "var" / "lib" / "tomwerk" / "updates" / "status.json").read_text()
-    host.outputs[PENDING] = (0, (UPD / "commands" / "tomwerk-updates-status-pending.json").read_text(), "")
-    return host
+    return RecordedHost().overlay(UPD, {PENDING: "tomwerk-updates-status-pending.json"})
 
 
 def make_updates_exporter(host: core.Host | None = None, now: float = NOW, **kwargs) -> core.TomExporter:
     """All registered collectors; the updates collector's wall clock is set to now and its cache clock shared."""
     clock = kwargs.setdefault("clock", FakeClock())
     collector = updates.UpdatesCollector(now=FakeClock(now), clock=clock)
-    collectors = [collector if c.name == "updates" else c for c in all_collectors()]
-    kwargs.setdefault("wall", FakeClock(now))
-    return core.TomExporter(collectors, host=host or updates_host(), state_dir=STATE_DIR, **kwargs)
-
-
-def figures(s) -> dict:
-    return {key: value for key, value in s.samples.items() if key[0].startswith("tomwerk_updates_")}
+    return exporter_with(collector, host or updates_host(), now, **kwargs)
 
 
 def set_vars(host: RecordedHost, **changes) -> None:
-    data = json.loads(host.files[STATE])
-    assert set(changes) <= set(data["vars"]), changes
-    data["vars"].update(changes)
-    host.files[STATE] = json.dumps(data, indent=2)
+    host.files[STATE] = edit_json(host.files[STATE], changes, "vars", indent=2)
 
 
 def set_status(host: RecordedHost, **changes) -> None:
-    data = json.loads(host.files[STATUS_FILE])
-    assert set(changes) <= set(data), changes
-    data.update(changes)
-    host.files[STATUS_FILE] = json.dumps(data, indent=2, sort_keys=True)
+    host.files[STATUS_FILE] = edit_json(host.files[STATUS_FILE], changes, indent=2, sort_keys=True)
 
 
 def set_pending(host: RecordedHost, **changes) -> None:
-    data = json.loads(host.outputs[PENDING][1])
-    assert set(changes) <= set(data), changes
-    data.update(changes)
-    host.outputs[PENDING] = (0, json.dumps(data, indent=2, sort_keys=True) + "\n", "")
+    host.outputs[PENDING] = (0, edit_json(host.outputs[PENDING][1], changes, indent=2, sort_keys=True) + "\n", "")
 
 
 def _failed_run(h):
@@ -130,11 +99,11 @@ def _failed_run(h):
 
 # --------------------------------------------------------------------- drifts
 
-# id: (drift, TOM-UPD-01 compliant, figures that change from COMPLIANT_FIGURES; None: the series disappears)
+# id: (drift, failing TOMs, figures that change from COMPLIANT_FIGURES; None: the series disappears)
 DRIFTS = {
     "last success 8 days old": (
         lambda h: set_status(h, last_success_timestamp=NOW - 8 * DAY, last_run_timestamp=NOW - 8 * DAY),
-        False,
+        UPD_TOMS,
         {
             ("tomwerk_updates_last_success_timestamp_seconds", ()): NOW - 8 * DAY,
             ("tomwerk_updates_last_run_timestamp_seconds", ()): NOW - 8 * DAY,
@@ -142,17 +111,17 @@ DRIFTS = {
     ),
     "no run recorded yet": (
         lambda h: h.files.pop(STATUS_FILE),
-        False,
+        UPD_TOMS,
         RUN_FIGURES,
     ),
     "status file without any run": (
         lambda h: h.files.update({STATUS_FILE: '{"pending_security_first_seen": {}}'}),
-        False,
+        UPD_TOMS,
         RUN_FIGURES,
     ),
     "never succeeded": (
         lambda h: (_failed_run(h), set_status(h, last_success_timestamp=None)),
-        False,
+        UPD_TOMS,
         {
             **RUN_FIGURES,
             ("tomwerk_updates_last_run_timestamp_seconds", ()): INSTALL + DAY,
@@ -162,7 +131,7 @@ DRIFTS = {
     ),
     "security update pending for 3 days": (
         lambda h: set_pending(h, oldest_security_first_seen_timestamp=NOW - 3 * DAY),
-        False,
+        UPD_TOMS,
         {("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): NOW - 3 * DAY},
     ),
     "both broken": (
@@ -170,7 +139,7 @@ DRIFTS = {
             set_status(h, last_success_timestamp=NOW - 30 * DAY),
             set_pending(h, oldest_security_first_seen_timestamp=NOW - 9 * DAY),
         ),
-        False,
+        UPD_TOMS,
         {
             ("tomwerk_updates_last_success_timestamp_seconds", ()): NOW - 30 * DAY,
             ("tomwerk_updates_oldest_pending_security_timestamp_seconds", ()): NOW - 9 * DAY,
@@ -178,7 +147,7 @@ DRIFTS = {
     ),
     "stricter limit for security updates": (
         lambda h: set_vars(h, updates_security_max_pending_days=1, updates_max_age_days=1),
-        True,  # the run is 13 hours old, the security updates 8
+        [],  # the run is 13 hours old, the security updates 8
         {
             ("tomwerk_updates_max_age_seconds", ()): DAY,
             ("tomwerk_updates_security_max_pending_seconds", ()): DAY,
@@ -187,7 +156,7 @@ DRIFTS = {
     # Not findings: TOM-UPD-01 still holds.
     "the last run failed, the one before succeeded": (
         _failed_run,
-        True,
+        [],
         {
             ("tomwerk_updates_last_run_timestamp_seconds", ()): INSTALL + DAY,
             ("tomwerk_updates_last_run_success", ()): 0,
@@ -196,7 +165,7 @@ DRIFTS = {
     ),
     "nothing pending": (
         lambda h: set_pending(h, security=0, other=0, oldest_security_first_seen_timestamp=None),
-        True,
+        [],
         {
             ("tomwerk_updates_pending", (("kind", "security"),)): 0,
             ("tomwerk_updates_pending", (("kind", "other"),)): 0,
@@ -205,7 +174,7 @@ DRIFTS = {
     ),
     "reboot required": (
         lambda h: set_pending(h, reboot_required=True, reboot_required_since_timestamp=NOW - 4 * DAY),
-        True,
+        [],
         {
             ("tomwerk_updates_reboot_required", ()): 1,
             ("tomwerk_updates_reboot_required_since_timestamp_seconds", ()): NOW - 4 * DAY,
@@ -213,7 +182,7 @@ DRIFTS = {
     ),
     "many updates pending, only other ones": (
         lambda h: set_pending(h, security=0, other=41, oldest_security_first_seen_timestamp=None),
-        True,
+        [],
         {
             ("tomwerk_updates_pending", (("kind", "security"),)): 0,
             ("tomwerk_updates_pending", (("kind", "other"),)): 41,
@@ -223,28 +192,18 @@ DRIFTS = {
 }
 
 
-def test_compliant_host():
-    host = updates_host()
-    s = scrape(make_updates_exporter(host))
-    assert s.toms() == dict.fromkeys(TOMS, 1)
-    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
-    assert s.value("tomwerk_collector_active", collector="updates") == 1
-    assert figures(s) == COMPLIANT_FIGURES
-    assert host.calls == {SSHD_T: 1, NFT_LIST: 1, PENDING: 1}
-
-
-@pytest.mark.parametrize("name", DRIFTS)
-def test_drift_flips_exactly_the_right_tom_and_figure(name):
-    drift, compliant, changed = DRIFTS[name]
-    host = updates_host()
-    drift(host)
-    s = scrape(make_updates_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), "TOM-UPD-01": 1 if compliant else 0}
-    assert s.errors() == dict.fromkeys(COLLECTOR_NAMES, 0)
-    expected = {k: v for k, v in {**COMPLIANT_FIGURES, **changed}.items() if v is not None}
-    assert figures(s) == expected
-    assert convention_violations(s) == []
-    assert personal_label_values(s) == []
+# Compliant host, drifts, a host without the role, conventions: test_exporter_contract.py.
+UPDATES_TESTS = CollectorTests(
+    name="updates",
+    toms=UPD_TOMS,
+    prefixes=("tomwerk_updates_",),
+    compliant=COMPLIANT_FIGURES,
+    drifts=DRIFTS,
+    host=updates_host,
+    exporter=make_updates_exporter,
+    state=STATE,
+    commands=(PENDING,),
+)
 
 
 @pytest.mark.parametrize(
@@ -264,15 +223,6 @@ def test_limits_are_inclusive(field, limit_days, extra, compliant):
     assert scrape(make_updates_exporter(host)).toms()["TOM-UPD-01"] == compliant
 
 
-def test_inactive_without_the_role():
-    host = RecordedHost()  # a host without the updates role
-    s = scrape(make_updates_exporter(host))
-    assert s.value("tomwerk_collector_active", collector="updates") == 0
-    assert set(s.toms()) == set(ALL_TOMS)
-    assert figures(s) == {}
-    assert host.calls[PENDING] == 0
-
-
 def test_the_command_and_file_of_the_state_are_used():
     host = updates_host()
     argv = ("/opt/tomwerk/bin/updates-status", "--status-file", "/srv/updates.json", "pending")
@@ -287,7 +237,7 @@ def test_the_command_and_file_of_the_state_are_used():
 def test_numbers_as_ansible_may_write_them():
     host = updates_host()
     set_vars(host, updates_interval_days="1", updates_max_age_days="7", updates_security_max_pending_days="2")
-    assert scrape(make_updates_exporter(host)).toms() == dict.fromkeys(TOMS, 1)
+    assert scrape(make_updates_exporter(host)).toms() == UPDATES_TESTS.verdicts()
 
 
 # --------------------------------------------------------------------- caching of `pending`
@@ -378,14 +328,7 @@ def test_a_failing_pending_command_is_not_cached(caplog):
 def test_failing_pending_command_is_a_check_error(output, reason, caplog):
     host = updates_host()
     host.outputs[PENDING] = output
-    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        s = scrape(make_updates_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), "TOM-UPD-01": 0}
-    assert s.errors() == {name: 1 if name == "updates" else 0 for name in COLLECTOR_NAMES}
-    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and reason in errors[0], errors
-    assert errors[0].startswith("updates: check failed") and "\n" not in errors[0]
-    assert figures(s) == {}
+    UPDATES_TESTS.assert_check_error_logged(host, caplog, reason)
 
 
 @pytest.mark.parametrize(
@@ -404,9 +347,7 @@ def test_failing_pending_command_is_a_check_error(output, reason, caplog):
 def test_broken_status_file_is_a_check_error(content, reason, caplog):
     host = updates_host()
     host.files[STATUS_FILE] = content
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_updates_exporter(host))
-    assert s.toms()["TOM-UPD-01"] == 0 and s.errors()["updates"] == 1
+    UPDATES_TESTS.failed_check(host, caplog)
     assert reason in caplog.text
 
 
@@ -440,39 +381,24 @@ def test_broken_status_file_is_a_check_error(content, reason, caplog):
 def test_broken_state_file_is_a_check_error(changes, reason, caplog):
     host = updates_host()
     set_vars(host, **changes)
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_updates_exporter(host))
-    assert s.toms() == {**dict.fromkeys(ALL_TOMS, 1), "TOM-UPD-01": 0}
-    assert s.errors()["updates"] == 1
+    UPDATES_TESTS.failed_check(host, caplog)
     assert reason in caplog.text
     assert host.calls[PENDING] == 0
 
 
 def test_missing_variable_is_a_check_error(caplog):
-    host = updates_host()
-    data = json.loads(host.files[STATE])
-    del data["vars"]["updates_security_max_pending_days"]
-    host.files[STATE] = json.dumps(data)
-    with caplog.at_level(logging.ERROR, logger="tomwerk_exporter"):
-        s = scrape(make_updates_exporter(host))
-    assert s.toms()["TOM-UPD-01"] == 0 and s.errors()["updates"] == 1
-    assert "vars.updates_security_max_pending_days is missing" in caplog.text
+    UPDATES_TESTS.assert_missing_variable_fails("updates_security_max_pending_days", caplog)
 
 
 # --------------------------------------------------------------------- findings, names, conventions
 
 
 def test_findings_are_logged_once_and_name_no_package(caplog):
-    host = updates_host()
-    exporter = make_updates_exporter(host, min_interval=0)
-    with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        scrape(exporter)
-        set_status(host, last_success_timestamp=NOW - 8 * DAY)
-        for _ in range(3):
-            scrape(exporter)
-        set_status(host, last_success_timestamp=INSTALL)
-        scrape(exporter)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert UPDATES_TESTS.findings_logged(
+        caplog,
+        lambda h: set_status(h, last_success_timestamp=NOW - 8 * DAY),
+        lambda h: set_status(h, last_success_timestamp=INSTALL),
+    ) == [
         "TOM-UPD-01 not compliant: the last successful unattended-upgrades run (2026-11-14 06:47 UTC) "
         "is older than 7 days",
         "TOM-UPD-01 compliant again",
@@ -494,22 +420,10 @@ def test_every_finding_at_once(caplog):
 
 def test_no_package_names_in_metrics_or_logs(caplog):
     with caplog.at_level(logging.INFO, logger="tomwerk_exporter"):
-        for drift, _, _ in DRIFTS.values():
-            host = updates_host()
-            drift(host)
-            s = scrape(make_updates_exporter(host))
+        for s in UPDATES_TESTS.scrapes(drift for drift, _, _ in DRIFTS.values()):
             assert [p for p in PACKAGE_NAMES if p in s.text] == []
     assert [p for p in PACKAGE_NAMES if p in caplog.text] == []
     assert "libssl3" in updates_host().outputs[PENDING][1]  # the names are there to be left out
-
-
-def test_metric_names_follow_the_conventions():
-    s = scrape(make_updates_exporter())
-    assert convention_violations(s) == []
-    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
-    for family in s.families:
-        assert f'"{family.name}"' in source or f'"{family.name}_total"' in source, family.name
-    assert all(f.type == "gauge" for f in s.families if f.name.startswith("tomwerk_updates_"))
 
 
 def test_the_updates_collector_is_registered():
@@ -550,15 +464,6 @@ def recorder_files(tmp_path) -> tuple[str, str]:
     output = us.pending(str(status), runner, CHECKED, reboot_file=missing, booted=0, fingerprint=fingerprint)
     assert len(calls) == 2
     return status.read_text(), json.dumps(output, indent=2, sort_keys=True) + "\n"
-
-
-@pytest.fixture
-def berlin(monkeypatch):
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_fixtures_are_what_the_recorder_makes(tmp_path, berlin):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import os
 import struct
 import subprocess
@@ -12,11 +11,10 @@ import sys
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from tests.unit.loaders import filter_plugin
 from tomwerk import ROOT
 
-_spec = importlib.util.spec_from_file_location("tomwerk_filters", ROOT / "plugins" / "filter" / "tomwerk.py")
-filters = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters)
+filters = filter_plugin()
 
 
 def _ssh_string(data: bytes) -> bytes:

@@ -105,3 +105,15 @@ def test_retention_sweep_and_anonymiser_work_on_the_hosts_python(version, tmp_pa
         hostpkg.command("anonymize", python), input=b"mail from [2001:db8::1] <a@b.example>\n", capture_output=True
     )
     assert proc.stdout == b"mail from [0] <x@x>\n", proc.stderr
+
+
+@pytest.mark.parametrize("version", HOST_PYTHONS)
+def test_the_probe_answers_json_without_prometheus_client(version, tmp_path):
+    """tomwerk-probe is what the compliance checks run on every host: plain Python, no python3-prometheus-client."""
+    python = interpreter(version)
+    proc = subprocess.run(
+        [*hostpkg.command("probe", python), "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["toms"] == {} and answer["collectors"]["ssh"]["active"] is False

@@ -1,4 +1,4 @@
-"""The lab's nsenter PID cache (tomwerk/nsenter.py): it must outlive Ansible's
+"""The lab's nsenter PID cache (lab/nsenter.py): it must outlive Ansible's
 per-task workers, and it must never send a command into the wrong process."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from tomwerk import nsenter
+from lab import nsenter
 
 CONTAINER_ID = "9f60b226bb8492c323e285b77acac2a5d086e110264497fa2a9c0a30189fcd12"
 

@@ -7,22 +7,18 @@ import re
 import shutil
 
 import pytest
-import yaml
 
 from tomwerk import ROOT, catalogue, roledoc
 from tomwerk.inventory import plays, role_names
+from tomwerk.roledoc import read_yaml
 
 TOMS = catalogue.load()
 
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
 
 
-def _yaml(path):
-    return yaml.safe_load(path.read_text()) if path.exists() else None
-
-
 def specs(role: str) -> dict:
-    return _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    return read_yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -42,14 +38,14 @@ def test_validate_entry_point_takes_the_same_options(role):
 
 def imported_roles(role: str) -> set[str]:
     """The roles that role's main.yml imports (a support role such as tomwerk_host)."""
-    tasks = _yaml(ROOT / "roles" / role / "tasks" / "main.yml")
+    tasks = read_yaml(ROOT / "roles" / role / "tasks" / "main.yml")
     return {t["ansible.builtin.import_role"]["name"] for t in tasks if "ansible.builtin.import_role" in t}
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_main_validates_first(role):
     """The first task of main.yml imports validate.yml: nothing changes before the checks."""
-    first = _yaml(ROOT / "roles" / role / "tasks" / "main.yml")[0]
+    first = read_yaml(ROOT / "roles" / role / "tasks" / "main.yml")[0]
     assert first.get("ansible.builtin.import_tasks") == "validate.yml", first
 
 
@@ -58,7 +54,7 @@ def test_no_meta_dependencies(role):
     """include_role runs a role's meta dependencies before any entry point, also before
     `tasks_from: validate`: a dependency would change the host before the checks (or the
     controller, in test_bad_input). Roles import what they need after validating."""
-    assert _yaml(ROOT / "roles" / role / "meta" / "main.yml").get("dependencies", []) == [], role
+    assert read_yaml(ROOT / "roles" / role / "meta" / "main.yml").get("dependencies", []) == [], role
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -66,7 +62,7 @@ def test_validate_changes_nothing(role):
     """validate.yml (and any other validate_* entry point) only asserts, includes more checks, or sets facts."""
     allowed = {"ansible.builtin.assert", "ansible.builtin.include_tasks", "ansible.builtin.set_fact"}
     for path in (ROOT / "roles" / role / "tasks").glob("validate*.yml"):
-        for task in _yaml(path):
+        for task in read_yaml(path):
             modules = {k for k in task if k.startswith("ansible.")}
             assert modules <= allowed, f"{path.name}: {task.get('name')}: {modules - allowed}"
 
@@ -77,7 +73,7 @@ def test_other_entry_points_validate_first(role):
     so the twin the bad-input tests run is the check X really makes."""
     for entry in specs(role):
         if entry.startswith("validate_"):
-            first = _yaml(ROOT / "roles" / role / "tasks" / f"{entry.removeprefix('validate_')}.yml")[0]
+            first = read_yaml(ROOT / "roles" / role / "tasks" / f"{entry.removeprefix('validate_')}.yml")[0]
             assert first.get("ansible.builtin.import_tasks") == f"{entry}.yml", first
             assert specs(role)[entry]["options"] == specs(role)[entry.removeprefix("validate_")]["options"]
 
@@ -85,7 +81,7 @@ def test_other_entry_points_validate_first(role):
 @pytest.mark.parametrize("role", ROLES)
 def test_defaults_are_documented_and_agree(role):
     """Every default is an option of argument_specs, and a default given in both places is the same."""
-    defaults = _yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+    defaults = read_yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
     options = specs(role)["main"]["options"]
     undocumented = set(defaults) - set(options)
     assert not undocumented, f"defaults without argument_specs entry: {sorted(undocumented)}"
@@ -97,7 +93,7 @@ def test_defaults_are_documented_and_agree(role):
 @pytest.mark.parametrize("role", ROLES)
 def test_role_variables_are_prefixed(role):
     """Role variables carry the role name, so one name means one thing everywhere."""
-    defaults = _yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+    defaults = read_yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
     assert all(name.startswith(role + "_") for name in defaults)
 
 

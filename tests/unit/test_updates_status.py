@@ -46,13 +46,8 @@ NOW = 1_795_300_000.0  # 2026-11-21 23:26:40 local
 PLANNED = next(line for line in DAILY.splitlines() if "Packages that will be upgraded:" in line).split(": ", 1)[1]
 
 
-@pytest.fixture(autouse=True)
-def berlin(monkeypatch):
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+# The recordings' local times are Berlin's (conftest.py).
+pytestmark = pytest.mark.usefixtures("berlin")
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ metrics for prometheus_client.
 
 Only the standard library and prometheus_client 0.16 (Debian 12's
 python3-prometheus-client) may be used here: the exporter runs on the hosts.
+prometheus_client is imported where the metrics are rendered, so `tomwerk-probe`,
+which runs the same checks for the compliance checks, needs only Python.
 """
 
 from __future__ import annotations
@@ -28,9 +30,6 @@ import traceback
 from socketserver import ThreadingMixIn
 from typing import Callable, NamedTuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-from prometheus_client import make_wsgi_app
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..values import to_int
 
@@ -322,6 +321,7 @@ class Outcome(NamedTuple):
     finished: float  # wall-clock time the run ended
     duration: float
     error: str | None
+    reasons: dict[str, list[str]]  # TOM -> why it does not hold (empty: it holds)
 
 
 class _LogLimiter:
@@ -406,27 +406,34 @@ class TomExporter:
         collector = slot.collector
         started = time.perf_counter()
         try:
-            active, toms, samples = self._check(slot)
+            active, reasons, samples = self._check(slot)
             error = None
         except CheckError as exc:
             error = str(exc)
             concerned = tuple(t for t in exc.toms if t in collector.toms)
             if concerned:
                 slot.known_toms = concerned
-            active, toms, samples = True, dict.fromkeys(slot.known_toms or collector.toms, False), []
+            active, samples = True, []
+            reasons = {t: [f"check failed: {error}"] for t in slot.known_toms or collector.toms}
         except Exception as exc:  # a bug in a check must not break the scrape
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             error = f"internal error {type(exc).__name__}: {exc} ({os.path.basename(frame.filename)}:{frame.lineno})"
-            active, toms, samples = True, dict.fromkeys(slot.known_toms or collector.toms, False), []
+            active, samples = True, []
+            reasons = {t: [f"check failed: {error}"] for t in slot.known_toms or collector.toms}
         key = f"{collector.name}: check failed"
         if error is not None:
             slot.errors += 1
             self._note(logging.ERROR, key, f"{collector.name}: check failed, its TOMs count as not compliant: {error}")
         elif self._note.clear(key):
             log.info("%s: check works again", collector.name)
-        return Outcome(active, toms, samples, self._wall(), time.perf_counter() - started, error)
+        toms = {tom: not why for tom, why in reasons.items()}
+        return Outcome(active, toms, samples, self._wall(), time.perf_counter() - started, error, reasons)
 
-    def _check(self, slot: _Slot) -> tuple[bool, dict[str, bool], list[Sample]]:
+    def run_once(self) -> list[tuple[Collector, Outcome]]:
+        """Every collector's check, run now (no cache): what `tomwerk-host probe` prints."""
+        return [(slot.collector, self._run(slot)) for slot in self._slots]
+
+    def _check(self, slot: _Slot) -> tuple[bool, dict[str, list[str]], list[Sample]]:
         collector = slot.collector
         state = load_state(self.host, self.state_dir, collector.role)
         if state is None:
@@ -452,7 +459,7 @@ class TomExporter:
         toms = {}
         for tom in wanted:
             reasons = report.failures.get(tom, ["not evaluated by the collector"])
-            toms[tom] = not reasons
+            toms[tom] = reasons
             key = f"{tom}: finding"
             if reasons:
                 self._note(logging.WARNING, key, f"{tom} not compliant: {'; '.join(reasons)}")
@@ -461,6 +468,8 @@ class TomExporter:
         return True, toms, report.samples
 
     def _families(self, outcomes: list[tuple[_Slot, Outcome]]):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         compliant = GaugeMetricFamily(
             "tomwerk_tom_compliant",
             "1 if the TOM holds on this host, 0 if not or if its check failed (see tomwerk_collector_errors_total).",
@@ -547,6 +556,10 @@ class SuccessCache:
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of scrapes (several Prometheus
+    # servers, a restart, a federation) then waits for SYN retries, seconds each.
+    # The kernel caps it at net.core.somaxconn.
+    request_queue_size = 256
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -556,6 +569,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 def make_app(registry):
     """The metrics WSGI app; it answers 200 even if rendering fails, and logs why."""
+    from prometheus_client import make_wsgi_app
+
     metrics = make_wsgi_app(registry)
 
     def app(environ, start_response):

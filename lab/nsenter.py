@@ -2,7 +2,7 @@
 
 `podman exec` starts podman, conmon and runc for every command: about a
 second of wall time on the lab's two busy cores, where nsenter takes a few
-milliseconds. Both Ansible (plugins/connection/podman_nsenter.py) and the
+milliseconds. Both Ansible (lab/plugins/connection/podman_nsenter.py) and the
 checks (testinfra's `nsenter://NAME` backend, registered here) use it.
 Rootful podman on this machine only: the containers' processes must be ours.
 """

@@ -13,10 +13,15 @@ host must be the machine the containers run on.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from ansible.errors import AnsibleConnectionFailure
 from ansible_collections.community.docker.plugins.connection.nsenter import Connection as NsenterConnection
 
-from tomwerk.nsenter import ContainerNotRunning, container_pid
+# lab/nsenter.py, shared with the checks' nsenter:// backend: lab plumbing, not in the tomwerk package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from lab.nsenter import ContainerNotRunning, container_pid
 
 DOCUMENTATION = r"""
 name: podman_nsenter
@@ -44,7 +49,7 @@ class Connection(NsenterConnection):
     has_pipelining = True
 
     def _connect(self):
-        # The PID lookup is cached across Ansible's per-task workers (tomwerk/nsenter.py).
+        # The PID lookup is cached across Ansible's per-task workers (lab/nsenter.py).
         try:
             pid = container_pid(self.get_option("remote_addr"))
         except ContainerNotRunning as gone:
