@@ -14,7 +14,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -303,6 +303,12 @@ class CollectorTests:
     figures that change from compliant; None: the series disappears). A
     scrape runs each of commands once; without_role() is a host where the
     collector is inactive.
+
+    Its check errors (test_exporter_contract.py): required, a variable of
+    state whose absence fails the check; state_errors, id -> (changes to the
+    state's vars, reason logged), a log that quotes none of unquoted and runs
+    none of commands; file_errors, id -> (path, its content, reason);
+    command_errors, id -> (the output of commands[0], reason).
     """
 
     name: str
@@ -315,6 +321,11 @@ class CollectorTests:
     state: str = ""
     commands: tuple[tuple[str, ...], ...] = ()
     without_role: Callable[[], RecordedHost] = RecordedHost
+    required: str = ""
+    state_errors: dict = field(default_factory=dict)
+    unquoted: tuple[str, ...] = ()
+    file_errors: dict = field(default_factory=dict)
+    command_errors: dict = field(default_factory=dict)
 
     @property
     def all_toms(self) -> list[str]:
@@ -391,6 +402,25 @@ class CollectorTests:
         host.files[self.state] = json.dumps(data)
         self.failed_check(host, caplog)
         assert f"vars.{variable} is missing" in caplog.text
+
+    def assert_state_error(self, changes: dict, reason: str, caplog) -> None:
+        """A state file with changes to its vars fails the check before any command runs, quoting none of unquoted."""
+        host = self.host()
+        host.files[self.state] = edit_json(host.files[self.state], changes, "vars")
+        self.failed_check(host, caplog)
+        assert reason in caplog.text
+        assert [p for p in self.unquoted if p in caplog.text] == []
+        assert [host.calls[argv] for argv in self.commands] == [0] * len(self.commands)
+
+    def assert_file_error(self, path: str, content: object, reason: str, caplog) -> None:
+        host = self.host()
+        host.files[path] = content
+        self.assert_check_error_logged(host, caplog, reason)
+
+    def assert_command_error(self, output: object, reason: str, caplog) -> None:
+        host = self.host()
+        host.outputs[self.commands[0]] = output
+        self.assert_check_error_logged(host, caplog, reason)
 
     def findings_logged(self, caplog, drift, repair) -> list[str]:
         return findings_logged(caplog, self.host(), self.exporter, drift, repair)

@@ -295,7 +295,46 @@ def backup_target() -> RecordedHost:
     return host
 
 
-# Compliant host, drifts, inactive host, conventions: test_exporter_contract.py.
+# --------------------------------------------------------------------- check errors of test_exporter_contract.py
+
+# id: (path, content, reason logged)
+FILE_ERRORS = {
+    "status-not-json": (STATUS, "{not json", f"the backup status file {STATUS} is not the runner's JSON"),
+    "status-not-an-object": (STATUS, "[]", "is not the runner's JSON"),
+    "locations-not-an-object": (STATUS, '{"locations": []}', "is not the runner's JSON"),
+    "status-unreadable": (STATUS, PermissionError(13, "Permission denied"), f"cannot read {STATUS}: Permission denied"),
+    "drill-empty": (DRILL, "", f"the backup drill file {DRILL} is not the runner's JSON"),
+    "entry-not-an-object": (STATUS, '{"locations": {"berlin-1": "ok"}}', "entry berlin-1 is not an object"),
+}
+
+# id: (changes to the vars of the state file, reason logged)
+STATE_ERRORS = {
+    "relative-status-file": ({"backup_status_file": "status.json"}, "vars.backup_status_file is not an absolute path"),
+    "empty-drill-file": ({"backup_drill_file": ""}, "vars.backup_drill_file is not a non-empty string"),
+    "max-age-zero": ({"backup_max_age_hours": 0}, "vars.backup_max_age_hours is not an integer in range"),
+    "max-age-with-unit": ({"backup_max_age_hours": "26h"}, "vars.backup_max_age_hours is not an integer in range"),
+    "min-cities-zero": ({"backup_min_cities": 0}, "vars.backup_min_cities is not an integer in range"),
+    "no-locations": ({"backup_locations": []}, "vars.backup_locations is not a non-empty list"),
+    "location-name-with-space": (
+        {"backup_locations": [{"location": "Berlin 1", "city": "Berlin"}]},
+        "entry 1 has no location name",
+    ),
+    "location-without-city": ({"backup_locations": [{"location": "berlin-1"}]}, "entry 1 has no city"),
+    "location-named-by-address": (
+        {"backup_locations": [{"location": "10.231.0.21", "city": "Berlin"}]},
+        "names an address, not a place",
+    ),
+    "duplicate-location": (
+        {"backup_locations": [{"location": "b-1", "city": "Berlin"}, {"location": "b-1", "city": "Bonn"}]},
+        "location b-1 is listed twice",
+    ),
+    "retention-not-an-object": ({"backup_retention": [7, 4]}, "vars.backup_retention is not an object"),
+    "retention-unknown-key": ({"backup_retention": {"keep_within": "30d"}}, "keep_within is not a keep_* count"),
+    "retention-negative": ({"backup_retention": {"keep_daily": -1}}, "keep_daily is not a keep_* count"),
+}
+
+
+# Compliant host, drifts, inactive host, conventions, check errors: test_exporter_contract.py.
 BACKUP_TESTS = CollectorTests(
     name="backup",
     toms=BACKUP_TOMS,
@@ -306,6 +345,9 @@ BACKUP_TESTS = CollectorTests(
     exporter=make_backup_exporter,
     state=STATE,
     without_role=backup_target,
+    state_errors=STATE_ERRORS,
+    unquoted=("10.231.0.21",),
+    file_errors=FILE_ERRORS,
 )
 
 
@@ -414,31 +456,6 @@ def test_no_restic_at_scrape_time():
 
 
 @pytest.mark.parametrize(
-    ("path", "content", "reason"),
-    [
-        (STATUS, "{not json", f"the backup status file {STATUS} is not the runner's JSON"),
-        (STATUS, "[]", "is not the runner's JSON"),
-        (STATUS, '{"locations": []}', "is not the runner's JSON"),
-        (STATUS, PermissionError(13, "Permission denied"), f"cannot read {STATUS}: Permission denied"),
-        (DRILL, "", f"the backup drill file {DRILL} is not the runner's JSON"),
-        (STATUS, '{"locations": {"berlin-1": "ok"}}', "entry berlin-1 is not an object"),
-    ],
-    ids=[
-        "status-not-json",
-        "status-not-an-object",
-        "locations-not-an-object",
-        "status-unreadable",
-        "drill-empty",
-        "entry-not-an-object",
-    ],
-)
-def test_broken_runner_files_are_check_errors(path, content, reason, caplog):
-    host = client_host()
-    host.files[path] = content
-    BACKUP_TESTS.assert_check_error_logged(host, caplog, reason)
-
-
-@pytest.mark.parametrize(
     ("path", "field", "value"),
     [
         (STATUS, "last_attempt", None),
@@ -458,49 +475,6 @@ def test_entries_of_the_wrong_shape_are_check_errors(path, field, value, caplog)
     _set_entry(path, host, "frankfurt-1", {field: value})
     BACKUP_TESTS.failed_check(host, caplog)
     assert f"{field} of frankfurt-1 is missing or of the wrong type" in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        ({"backup_status_file": "status.json"}, "vars.backup_status_file is not an absolute path"),
-        ({"backup_drill_file": ""}, "vars.backup_drill_file is not a non-empty string"),
-        ({"backup_max_age_hours": 0}, "vars.backup_max_age_hours is not an integer in range"),
-        ({"backup_max_age_hours": "26h"}, "vars.backup_max_age_hours is not an integer in range"),
-        ({"backup_min_cities": 0}, "vars.backup_min_cities is not an integer in range"),
-        ({"backup_locations": []}, "vars.backup_locations is not a non-empty list"),
-        ({"backup_locations": [{"location": "Berlin 1", "city": "Berlin"}]}, "entry 1 has no location name"),
-        ({"backup_locations": [{"location": "berlin-1"}]}, "entry 1 has no city"),
-        ({"backup_locations": [{"location": "10.231.0.21", "city": "Berlin"}]}, "names an address, not a place"),
-        (
-            {"backup_locations": [{"location": "b-1", "city": "Berlin"}, {"location": "b-1", "city": "Bonn"}]},
-            "location b-1 is listed twice",
-        ),
-        ({"backup_retention": [7, 4]}, "vars.backup_retention is not an object"),
-        ({"backup_retention": {"keep_within": "30d"}}, "keep_within is not a keep_* count"),
-        ({"backup_retention": {"keep_daily": -1}}, "keep_daily is not a keep_* count"),
-    ],
-    ids=[
-        "relative-status-file",
-        "empty-drill-file",
-        "max-age-zero",
-        "max-age-with-unit",
-        "min-cities-zero",
-        "no-locations",
-        "location-name-with-space",
-        "location-without-city",
-        "location-named-by-address",
-        "duplicate-location",
-        "retention-not-an-object",
-        "retention-unknown-key",
-        "retention-negative",
-    ],
-)
-def test_broken_state_file_is_a_check_error(changes, reason, caplog):
-    host = client_host()
-    set_vars(host, **changes)
-    BACKUP_TESTS.failed_check(host, caplog)
-    assert reason in caplog.text and "10.231.0.21" not in caplog.text
 
 
 # --------------------------------------------------------------------- the real runner

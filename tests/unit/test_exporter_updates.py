@@ -192,7 +192,81 @@ DRIFTS = {
 }
 
 
-# Compliant host, drifts, a host without the role, conventions: test_exporter_contract.py.
+# --------------------------------------------------------------------- check errors
+
+# The cases every collector's command fails with (missing, hangs, ...): test_exporter_contract.py.
+# id: (output of `pending`, reason logged)
+COMMAND_ERRORS = {
+    "apt-fails": (
+        (1, "", "tomwerk-updates-status: error: apt-get -s -o Debug::NoLocking=1 dist-upgrade exited with 100: E: x\n"),
+        "exited with 1: tomwerk-updates-status: error: apt-get",
+    ),
+    "not-json": ((0, "3 upgraded\n", ""), "printed no JSON object"),
+    "oldest-missing": (
+        (0, '{"security": 1, "other": 0, "reboot_required": false}', ""),
+        "no oldest_security_first_seen_timestamp",
+    ),
+    "count-as-string": ((0, '{"security": "2", "other": 0}', ""), "no count security"),
+    "negative-count": ((0, '{"security": 0, "other": -1}', ""), "no count other"),
+    "reboot-not-bool": ((0, '{"security": 0, "other": 0, "reboot_required": "no"}', ""), "no reboot_required"),
+    "count-without-time": (
+        (
+            0,
+            '{"security": 2, "other": 0, "reboot_required": false, "oldest_security_first_seen_timestamp": null,'
+            ' "reboot_required_since_timestamp": null}',
+            "",
+        ),
+        "security updates without first-seen time",
+    ),
+}
+
+# id: (path, content, reason logged)
+FILE_ERRORS = {
+    "broken-json": (STATUS_FILE, '{"last_run_timestamp": 17', "status.json is not a JSON object"),
+    "not-an-object": (STATUS_FILE, "[]", "status.json is not a JSON object"),
+    "time-as-text": (STATUS_FILE, '{"last_run_timestamp": "yesterday"}', "last_run_timestamp is not a number"),
+    "time-as-bool": (STATUS_FILE, '{"last_success_timestamp": true}', "last_success_timestamp is not a number"),
+    "success-as-int": (
+        STATUS_FILE,
+        '{"last_run_timestamp": 1.0, "last_run_success": 1, "packages_upgraded": 0}',
+        "last_run_success is not",
+    ),
+    "negative-count": (
+        STATUS_FILE,
+        '{"last_run_timestamp": 1.0, "last_run_success": true, "packages_upgraded": -3}',
+        "packages_upgraded is not",
+    ),
+    "denied": (STATUS_FILE, PermissionError(13, "Permission denied"), f"cannot read {STATUS_FILE}"),
+}
+
+# id: (changes to the vars of the state file, reason logged)
+STATE_ERRORS = {
+    "interval-zero": ({"updates_interval_days": 0}, "updates_interval_days is not an integer in range"),
+    "interval-over-a-week": ({"updates_interval_days": 8}, "updates_interval_days is not an integer in range"),
+    "max-age-over-a-week": ({"updates_max_age_days": 14}, "updates_max_age_days is not an integer in range"),
+    "max-age-below-interval": (
+        {"updates_interval_days": 7, "updates_max_age_days": 3},
+        "updates_max_age_days is shorter than the interval",
+    ),
+    "pending-over-max-age": (
+        {"updates_security_max_pending_days": 5, "updates_max_age_days": 3},
+        "longer than updates_max_age_days",
+    ),
+    "pending-bool": (
+        {"updates_security_max_pending_days": True},
+        "updates_security_max_pending_days is not an integer",
+    ),
+    "relative-status-file": ({"updates_status_file": "status.json"}, "must be absolute paths"),
+    "relative-command": ({"updates_status_command": ["tomwerk-updates-status", "pending"]}, "must be absolute paths"),
+    "empty-command": ({"updates_status_command": []}, "must be absolute paths"),
+    "command-as-string": (
+        {"updates_status_command": "/usr/local/sbin/tomwerk-updates-status pending"},
+        "is not a list of strings",
+    ),
+}
+
+
+# Compliant host, drifts, a host without the role, conventions, check errors: test_exporter_contract.py.
 UPDATES_TESTS = CollectorTests(
     name="updates",
     toms=UPD_TOMS,
@@ -203,6 +277,10 @@ UPDATES_TESTS = CollectorTests(
     exporter=make_updates_exporter,
     state=STATE,
     commands=(PENDING,),
+    required="updates_security_max_pending_days",
+    state_errors=STATE_ERRORS,
+    file_errors=FILE_ERRORS,
+    command_errors=COMMAND_ERRORS,
 )
 
 
@@ -255,15 +333,21 @@ def test_pending_is_cached_longer_than_the_min_interval():
     assert host.calls[PENDING] == 2
 
 
-def test_the_status_file_is_read_on_every_check_and_a_new_run_refreshes_pending():
+@pytest.mark.parametrize(
+    ("later", "success", "pending_runs"),
+    [(30, 0, 2), (29, 1, 1)],
+    ids=["next-check-reads-the-new-run-and-refreshes-pending", "within-the-framework-min-interval-nothing-is-read"],
+)
+def test_the_status_file_is_read_on_every_check_but_not_within_the_min_interval(later, success, pending_runs):
+    """A check reads the status file, and a new run it records refreshes pending (it changes what is pending)."""
     host, clock = updates_host(), FakeClock()
     exporter = make_updates_exporter(host, clock=clock, min_interval=30)
     scrape(exporter)
     _failed_run(host)
-    clock.now += 30
+    clock.now += later
     s = scrape(exporter)
-    assert s.value("tomwerk_updates_last_run_success") == 0
-    assert host.calls[PENDING] == 2  # a recorded run changes what is pending
+    assert s.value("tomwerk_updates_last_run_success") == success
+    assert host.calls[PENDING] == pending_runs
 
 
 def test_a_failing_pending_command_is_not_cached(caplog):
@@ -278,116 +362,6 @@ def test_a_failing_pending_command_is_not_cached(caplog):
     clock.now += 30
     s = scrape(exporter)
     assert s.toms()["TOM-UPD-01"] == 1 and host.calls[PENDING] == 2
-
-
-# --------------------------------------------------------------------- check errors
-
-
-@pytest.mark.parametrize(
-    ("output", "reason"),
-    [
-        (FileNotFoundError(2, "No such file or directory"), "/usr/local/sbin/tomwerk-updates-status not found"),
-        (subprocess.TimeoutExpired("tomwerk-updates-status", 5), "did not finish"),
-        (
-            (
-                1,
-                "",
-                "tomwerk-updates-status: error: apt-get -s -o Debug::NoLocking=1 dist-upgrade exited with 100: E: x\n",
-            ),
-            "exited with 1: tomwerk-updates-status: error: apt-get",
-        ),
-        ((0, "3 upgraded\n", ""), "printed no JSON object"),
-        ((0, "[]", ""), "printed no JSON object"),
-        ((0, '{"security": 1, "other": 0, "reboot_required": false}', ""), "no oldest_security_first_seen_timestamp"),
-        ((0, '{"security": "2", "other": 0}', ""), "no count security"),
-        ((0, '{"security": 0, "other": -1}', ""), "no count other"),
-        ((0, '{"security": 0, "other": 0, "reboot_required": "no"}', ""), "no reboot_required"),
-        (
-            (
-                0,
-                '{"security": 2, "other": 0, "reboot_required": false, "oldest_security_first_seen_timestamp": null,'
-                ' "reboot_required_since_timestamp": null}',
-                "",
-            ),
-            "security updates without first-seen time",
-        ),
-    ],
-    ids=[
-        "missing",
-        "hangs",
-        "apt-fails",
-        "not-json",
-        "not-an-object",
-        "oldest-missing",
-        "count-as-string",
-        "negative-count",
-        "reboot-not-bool",
-        "count-without-time",
-    ],
-)
-def test_failing_pending_command_is_a_check_error(output, reason, caplog):
-    host = updates_host()
-    host.outputs[PENDING] = output
-    UPDATES_TESTS.assert_check_error_logged(host, caplog, reason)
-
-
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        ('{"last_run_timestamp": 17', "status.json is not a JSON object"),
-        ("[]", "status.json is not a JSON object"),
-        ('{"last_run_timestamp": "yesterday"}', "last_run_timestamp is not a number"),
-        ('{"last_success_timestamp": true}', "last_success_timestamp is not a number"),
-        ('{"last_run_timestamp": 1.0, "last_run_success": 1, "packages_upgraded": 0}', "last_run_success is not"),
-        ('{"last_run_timestamp": 1.0, "last_run_success": true, "packages_upgraded": -3}', "packages_upgraded is not"),
-        (PermissionError(13, "Permission denied"), "cannot read /var/lib/tomwerk/updates/status.json"),
-    ],
-    ids=["broken-json", "not-an-object", "time-as-text", "time-as-bool", "success-as-int", "negative-count", "denied"],
-)
-def test_broken_status_file_is_a_check_error(content, reason, caplog):
-    host = updates_host()
-    host.files[STATUS_FILE] = content
-    UPDATES_TESTS.failed_check(host, caplog)
-    assert reason in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        ({"updates_interval_days": 0}, "updates_interval_days is not an integer in range"),
-        ({"updates_interval_days": 8}, "updates_interval_days is not an integer in range"),
-        ({"updates_max_age_days": 14}, "updates_max_age_days is not an integer in range"),
-        ({"updates_interval_days": 7, "updates_max_age_days": 3}, "updates_max_age_days is shorter than the interval"),
-        ({"updates_security_max_pending_days": 5, "updates_max_age_days": 3}, "longer than updates_max_age_days"),
-        ({"updates_security_max_pending_days": True}, "updates_security_max_pending_days is not an integer"),
-        ({"updates_status_file": "status.json"}, "must be absolute paths"),
-        ({"updates_status_command": ["tomwerk-updates-status", "pending"]}, "must be absolute paths"),
-        ({"updates_status_command": []}, "must be absolute paths"),
-        ({"updates_status_command": "/usr/local/sbin/tomwerk-updates-status pending"}, "is not a list of strings"),
-    ],
-    ids=[
-        "interval-zero",
-        "interval-over-a-week",
-        "max-age-over-a-week",
-        "max-age-below-interval",
-        "pending-over-max-age",
-        "pending-bool",
-        "relative-status-file",
-        "relative-command",
-        "empty-command",
-        "command-as-string",
-    ],
-)
-def test_broken_state_file_is_a_check_error(changes, reason, caplog):
-    host = updates_host()
-    set_vars(host, **changes)
-    UPDATES_TESTS.failed_check(host, caplog)
-    assert reason in caplog.text
-    assert host.calls[PENDING] == 0
-
-
-def test_missing_variable_is_a_check_error(caplog):
-    UPDATES_TESTS.assert_missing_variable_fails("updates_security_max_pending_days", caplog)
 
 
 # --------------------------------------------------------------------- findings, names, conventions
@@ -428,15 +402,6 @@ def test_no_package_names_in_metrics_or_logs(caplog):
 
 def test_the_updates_collector_is_registered():
     assert [c for c in all_collectors() if isinstance(c, updates.UpdatesCollector)]
-
-
-def test_the_framework_min_interval_still_applies_to_the_status_file():
-    host, clock = updates_host(), FakeClock()
-    exporter = make_updates_exporter(host, clock=clock, min_interval=30)
-    scrape(exporter)
-    _failed_run(host)
-    clock.now += 29
-    assert scrape(exporter).value("tomwerk_updates_last_run_success") == 1
 
 
 # --------------------------------------------------------------------- the recorder's contract
