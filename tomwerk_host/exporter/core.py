@@ -361,6 +361,37 @@ class _Slot:
         self.known_toms: tuple[str, ...] = ()  # TOMs of the last state file seen
 
 
+# The exporter's own families, in the order it yields them: (a counter?, name, HELP, label).
+_OWN_FAMILIES = (
+    (
+        False,
+        "tomwerk_tom_compliant",
+        "1 if the TOM holds on this host, 0 if not or if its check failed (see tomwerk_collector_errors_total).",
+        "tom",
+    ),
+    (False, "tomwerk_tom_check_timestamp_seconds", "Unix time the TOM was last evaluated.", "tom"),
+    (
+        False,
+        "tomwerk_collector_active",
+        "1 if the collector's role is on this host (its state file exists), else 0 and no TOM series.",
+        "collector",
+    ),
+    (
+        True,
+        "tomwerk_collector_errors_total",
+        "Check runs that failed (command missing or failing, unreadable or broken input); reason in the journal.",
+        "collector",
+    ),
+    (False, "tomwerk_collector_duration_seconds", "How long the collector's last check run took.", "collector"),
+    (
+        False,
+        "tomwerk_collector_last_run_timestamp_seconds",
+        "Unix time the collector's last check run ended; results are cached for --min-interval seconds.",
+        "collector",
+    ),
+)
+
+
 class TomExporter:
     """The prometheus_client collector: each TOM collector's cached outcome as metrics.
 
@@ -470,35 +501,9 @@ class TomExporter:
     def _families(self, outcomes: list[tuple[_Slot, Outcome]]):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        compliant = GaugeMetricFamily(
-            "tomwerk_tom_compliant",
-            "1 if the TOM holds on this host, 0 if not or if its check failed (see tomwerk_collector_errors_total).",
-            labels=["tom"],
-        )
-        checked = GaugeMetricFamily(
-            "tomwerk_tom_check_timestamp_seconds",
-            "Unix time the TOM was last evaluated.",
-            labels=["tom"],
-        )
-        active = GaugeMetricFamily(
-            "tomwerk_collector_active",
-            "1 if the collector's role is on this host (its state file exists), else 0 and no TOM series.",
-            labels=["collector"],
-        )
-        errors = CounterMetricFamily(
-            "tomwerk_collector_errors_total",
-            "Check runs that failed (command missing or failing, unreadable or broken input); reason in the journal.",
-            labels=["collector"],
-        )
-        duration = GaugeMetricFamily(
-            "tomwerk_collector_duration_seconds",
-            "How long the collector's last check run took.",
-            labels=["collector"],
-        )
-        last_run = GaugeMetricFamily(
-            "tomwerk_collector_last_run_timestamp_seconds",
-            "Unix time the collector's last check run ended; results are cached for --min-interval seconds.",
-            labels=["collector"],
+        compliant, checked, active, errors, duration, last_run = (
+            (CounterMetricFamily if counter else GaugeMetricFamily)(name, documentation, labels=[label])
+            for counter, name, documentation, label in _OWN_FAMILIES
         )
         toms: dict[str, tuple[bool, float]] = {}
         custom: dict[str, GaugeMetricFamily] = {}
