@@ -294,6 +294,11 @@ class Report:
                 raise ValueError(f"bad label {key}={val!r} on {name}")
         self.samples.append(Sample(name, documentation, tuple(sorted(labels.items())), float(value)))
 
+    def require_and_gauge(self, tom: str, ok: bool, reason: str, name: str, documentation: str, /, **labels) -> None:
+        """require(tom, ok, reason), and the condition as the gauge name: 1 if it holds, else 0."""
+        self.require(tom, ok, reason)
+        self.gauge(name, documentation, 1 if ok else 0, **labels)
+
 
 class Collector:
     """One TOM family. Subclasses set name, role and toms, and implement check().

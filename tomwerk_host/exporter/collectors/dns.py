@@ -137,10 +137,11 @@ class DnsCollector(Collector):
             except CheckError as exc:
                 ok, reason = False, str(exc)
             self._validation[key] = (now, ok, reason)
-        report.require(TOM, ok, f"zone {zone} does not validate: {reason}")
-        report.gauge(
+        report.require_and_gauge(
+            TOM,
+            ok,
+            f"zone {zone} does not validate: {reason}",
             "tomwerk_dns_validation_ok",
             "1 if the validating resolver answers the zone's SOA with NOERROR and the AD flag, else 0 (TOM-DNS-01).",
-            1 if ok else 0,
             zone=zone,
         )

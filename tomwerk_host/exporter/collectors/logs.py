@@ -101,24 +101,27 @@ class LogsCollector(Collector):
     def _forwarding(self, report: Report, host: Host, state_dir: str) -> None:
         """With log_forwarding on the host: is a connection to the log server up, and how
         much waits in the disk-assisted queues."""
-        text = host.read_optional(os.path.join(state_dir, "log_forwarding.json"))
-        if text is None:
+        settings = _role_vars(
+            host,
+            state_dir,
+            "log_forwarding",
+            lambda v: (
+                int(v["log_forwarding_port"]),
+                str(v["log_forwarding_queue_dir"]),
+                [str(q) for q in v["log_forwarding_queue_files"]],
+            ),
+        )
+        if settings is None:
             return
-        try:
-            variables = json.loads(text)["vars"]
-            port = int(variables["log_forwarding_port"])
-            queue_dir = str(variables["log_forwarding_queue_dir"])
-            queues = [str(q) for q in variables["log_forwarding_queue_files"]]
-        except (ValueError, KeyError, TypeError):
-            raise CheckError("log_forwarding.json: vars are not what the role writes") from None
-        established = count_on_host(host, established_to_port, port)
-        report.gauge(
+        port, queue_dir, queues = settings
+        # A dropped connection is retried by rsyslog; what waits meanwhile sits in the queue.
+        report.require_and_gauge(
+            FORWARDED,
+            count_on_host(host, established_to_port, port) > 0,
+            f"no connection to the log server's port {port}",
             "tomwerk_log_forwarding_connected",
             "1 if a connection to the log server's RELP/TLS port is established, else 0 (TOM-LOG-03).",
-            1 if established else 0,
         )
-        # A dropped connection is retried by rsyslog; what waits meanwhile sits in the queue.
-        report.require(FORWARDED, established > 0, f"no connection to the log server's port {port}")
         size = 0
         for name in host.list_optional(queue_dir) or []:
             if any(name.startswith(queue + ".") for queue in queues):
@@ -134,20 +137,16 @@ class LogsCollector(Collector):
 
     def _server(self, report: Report, host: Host, state_dir: str) -> None:
         """On the log server: rsyslog accepts the servers' logs on its port."""
-        text = host.read_optional(os.path.join(state_dir, "log_server.json"))
-        if text is None:
+        port = _role_vars(host, state_dir, "log_server", lambda v: int(v["log_server_port"]))
+        if port is None:
             return
-        try:
-            port = int(json.loads(text)["vars"]["log_server_port"])
-        except (ValueError, KeyError, TypeError):
-            raise CheckError("log_server.json: vars are not what the role writes") from None
-        listening = count_on_host(host, listening_on_port, port)
-        report.gauge(
+        report.require_and_gauge(
+            FORWARDED,
+            count_on_host(host, listening_on_port, port) > 0,
+            f"nothing listens on the log server's port {port}",
             "tomwerk_log_server_listening",
             "1 if the log server accepts connections on its RELP/TLS port, else 0 (TOM-LOG-03).",
-            1 if listening else 0,
         )
-        report.require(FORWARDED, listening > 0, f"nothing listens on the log server's port {port}")
 
     # --- TOM-LOG-01 ----------------------------------------------------------------------
 
@@ -289,3 +288,14 @@ def established_to_port(table: str, port: int) -> int:
 def count_on_host(host: Host, counter, port: int) -> int:
     """counter(table, port) summed over the host's IPv4 and IPv6 TCP tables."""
     return sum(counter(host.read_optional(table) or "", port) for table in ("/proc/net/tcp", "/proc/net/tcp6"))
+
+
+def _role_vars(host: Host, state_dir: str, role: str, parse):
+    """parse(vars) of the role's state file, None without the role; a CheckError if they are not the role's."""
+    text = host.read_optional(os.path.join(state_dir, f"{role}.json"))
+    if text is None:
+        return None
+    try:
+        return parse(json.loads(text)["vars"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckError(f"{role}.json: vars are not what the role writes") from None

@@ -151,12 +151,13 @@ class MailCollector(Collector):
         for service, (version, error) in self._probes(ports).items():
             ok = strong_enough(version)
             reason = error or ("offers no STARTTLS" if not version else f"negotiated {version}")
-            report.require(TOM, ok, f"{service} (port {ports[service]}): {reason}")
-            report.gauge(
+            report.require_and_gauge(
+                TOM,
+                ok,
+                f"{service} (port {ports[service]}): {reason}",
                 "tomwerk_mail_tls_handshake_ok",
                 "1 if a local SMTP probe of the service negotiated TLS 1.2 or newer (STARTTLS on smtp and submission, "
                 "TLS first on smtps), else 0 (TOM-TLS-03).",
-                1 if ok else 0,
                 service=service,
             )
         return report

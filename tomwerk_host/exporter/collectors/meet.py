@@ -188,19 +188,21 @@ class MeetCollector(Collector):
             )
             if label == "config_js":
                 off = bool(re.search(r"\bdisableThirdPartyRequests\s*:\s*true\b", text))
-                report.require(TOM, off, f"{path} does not set disableThirdPartyRequests: true")
-                report.gauge(
+                report.require_and_gauge(
+                    TOM,
+                    off,
+                    f"{path} does not set disableThirdPartyRequests: true",
                     "tomwerk_meet_third_party_requests_disabled",
                     "1 if config.js sets disableThirdPartyRequests: true (no gravatar, fonts or other third-party "
                     "requests from the browsers), else 0 (TOM-MEET-01).",
-                    1 if off else 0,
                 )
         for server, up in self._stun(servers).items():
-            report.require(TOM, up, f"STUN server {server} does not answer a Binding request")
-            report.gauge(
+            report.require_and_gauge(
+                TOM,
+                up,
+                f"STUN server {server} does not answer a Binding request",
                 "tomwerk_meet_stun_up",
                 "1 if our STUN server answered a Binding request with a XOR-MAPPED-ADDRESS, else 0 (TOM-MEET-01).",
-                1 if up else 0,
                 server=server,
             )
         return report

@@ -294,11 +294,12 @@ class WebTlsCollector(Collector):
             reason = (
                 f"site {site}: plain HTTP answers {answer.status} {location!r}, not a 301 to https://{server_name}/"
             )
-        report.require(HTTPS, redirects, reason)
-        report.gauge(
+        report.require_and_gauge(
+            HTTPS,
+            redirects,
+            reason,
             "tomwerk_tls_http_redirect",
             "1 if plain HTTP answers a site's requests with a 301 to HTTPS, else 0 (TOM-TLS-01).",
-            1 if redirects else 0,
             name=site,
         )
         return answer.cookies() if answer else []
