@@ -124,9 +124,8 @@ class AntivirusCollector(Collector):
             reason = f"clamd answered {out.strip()[:60]!r} to PING"
         except CheckError as exc:
             up, reason = False, f"clamd does not answer: {exc}"
-        report.require(AV, up, reason)
-        report.gauge(
-            "tomwerk_antivirus_clamd_up", "1 if clamd answers PING on its socket, else 0 (TOM-AV-01).", 1 if up else 0
+        report.require_and_gauge(
+            AV, up, reason, "tomwerk_antivirus_clamd_up", "1 if clamd answers PING on its socket, else 0 (TOM-AV-01)."
         )
 
     def _signatures(self, report: Report, host: Host, db_dir: str, max_days: int, now: float) -> None:
@@ -150,14 +149,15 @@ class AntivirusCollector(Collector):
             "Age the newest signature database may reach (TOM-AV-01), from antivirus_signature_max_age_days.",
             max_days * DAY,
         )
-        if newest is None:
-            report.require(AV, False, f"no signature database in {db_dir}")
+        if not _require_recent(
+            report,
+            newest,
+            now,
+            (max_days, DAY, "days"),
+            "the newest signature database",
+            f"no signature database in {db_dir}",
+        ):
             return
-        report.require(
-            AV,
-            now - newest <= max_days * DAY,
-            f"the newest signature database is {(now - newest) / DAY:.1f} days old, more than {max_days}",
-        )
         report.gauge(
             "tomwerk_antivirus_signature_timestamp_seconds",
             "Build time of the newest signature database (CVD header, else file mtime) (TOM-AV-01).",
@@ -173,14 +173,15 @@ class AntivirusCollector(Collector):
         text = host.read_optional(path)
         result = scan_result(text, path) if text is not None else {}
         last = result.get("last_completed_timestamp")
-        if last is None:
-            report.require(AV, False, f"no completed scan is recorded ({path})")
+        if not _require_recent(
+            report,
+            last,
+            now,
+            (max_hours, HOUR, "hours"),
+            "the last completed scan",
+            f"no completed scan is recorded ({path})",
+        ):
             return
-        report.require(
-            AV,
-            now - last <= max_hours * HOUR,
-            f"the last completed scan is {(now - last) / HOUR:.1f} hours old, more than {max_hours}",
-        )
         infected = int(result["infected_files"])
         report.require(AV, infected == 0, f"the last scan found {infected} infected file(s)")
         report.gauge(
@@ -231,3 +232,20 @@ class AntivirusCollector(Collector):
             "1 if spamass-milter runs and postfix hands it mail received over SMTP, else 0 (TOM-AV-02).",
             1 if active and wired else 0,
         )
+
+
+def _require_recent(report: Report, when: float | None, now: float, limit, what: str, missing: str) -> bool:
+    """TOM-AV-01 requires that what happened (at when) at most limit = (count, unit seconds, unit name) ago.
+
+    Without a time, missing is the reason; returns whether there was one.
+    """
+    if when is None:
+        report.require(AV, False, missing)
+        return False
+    count, unit, unit_name = limit
+    report.require(
+        AV,
+        now - when <= count * unit,
+        f"{what} is {(now - when) / unit:.1f} {unit_name} old, more than {count}",
+    )
+    return True
