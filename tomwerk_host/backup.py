@@ -90,6 +90,7 @@ import argparse
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -348,6 +349,20 @@ def lock_path(config: Config) -> str:
     return os.path.join(os.path.dirname(config.status_file), ".tomwerk-backup.lock")
 
 
+def under_lock(step):
+    """step(config, ...) while it holds the lock; EXIT_FAILED, said so, while another run or drill holds it."""
+
+    @functools.wraps(step)
+    def locked_step(config: Config, *args, **kwargs) -> int:
+        with exclusive_lock(lock_path(config)) as locked:
+            if not locked:
+                log("another tomwerk-backup run or drill is in progress; nothing done")
+                return EXIT_FAILED
+            return step(config, *args, **kwargs)
+
+    return locked_step
+
+
 # --------------------------------------------------------------------- restic
 
 
@@ -501,34 +516,36 @@ def parse_summary(out: str) -> dict | None:
 # --------------------------------------------------------------------- run
 
 
+def carried_over(config: Config, path: str) -> dict:
+    """A new status or drill file, with the entries of the one at path.
+
+    Locations no longer configured drop out; the others keep their entry until their turn.
+    """
+    previous = read_json(path) or {}
+    old = previous.get("locations") if isinstance(previous.get("locations"), dict) else {}
+    locations = {loc.name: old[loc.name] for loc in config.locations if isinstance(old.get(loc.name), dict)}
+    return {"version": STATUS_VERSION, "host": config.host, "locations": locations}
+
+
+@under_lock
 def run(config: Config, allow_init: bool = False) -> int:
-    with exclusive_lock(lock_path(config)) as locked:
-        if not locked:
-            log("another tomwerk-backup run or drill is in progress; nothing done")
-            return EXIT_FAILED
-        previous = read_json(config.status_file) or {}
-        old = previous.get("locations") if isinstance(previous.get("locations"), dict) else {}
-        status = {"version": STATUS_VERSION, "host": config.host, "locations": {}}
-        # Locations no longer configured drop out; the others keep their entry until their turn.
-        for location in config.locations:
-            if isinstance(old.get(location.name), dict):
-                status["locations"][location.name] = old[location.name]
-        secrets, password_problem = read_password(config.password_file)
-        # One path list serves every server (/var/www, /var/mail, ...): what a host lacks is skipped, and said so.
-        paths = [p for p in config.paths if os.path.lexists(p)]
-        status["skipped_paths"] = [p for p in config.paths if p not in paths]
-        if status["skipped_paths"]:
-            log(f"skipping configured paths that do not exist here: {', '.join(status['skipped_paths'])}")
-        failed = 0
-        for location in config.locations:
-            entry = run_location(
-                config, location, secrets, password_problem, paths, status["locations"].get(location.name), allow_init
-            )
-            status["locations"][location.name] = entry
-            write_json_atomically(config.status_file, status, 0o644)
-            failed += bool(entry["error"])
-        log(f"done: {len(config.locations) - failed} of {len(config.locations)} locations succeeded")
-        return EXIT_FAILED if failed else EXIT_OK
+    status = carried_over(config, config.status_file)
+    secrets, password_problem = read_password(config.password_file)
+    # One path list serves every server (/var/www, /var/mail, ...): what a host lacks is skipped, and said so.
+    paths = [p for p in config.paths if os.path.lexists(p)]
+    status["skipped_paths"] = [p for p in config.paths if p not in paths]
+    if status["skipped_paths"]:
+        log(f"skipping configured paths that do not exist here: {', '.join(status['skipped_paths'])}")
+    failed = 0
+    for location in config.locations:
+        entry = run_location(
+            config, location, secrets, password_problem, paths, status["locations"].get(location.name), allow_init
+        )
+        status["locations"][location.name] = entry
+        write_json_atomically(config.status_file, status, 0o644)
+        failed += bool(entry["error"])
+    log(f"done: {len(config.locations) - failed} of {len(config.locations)} locations succeeded")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def read_password(path: str) -> tuple[tuple[str, ...], str]:
@@ -697,27 +714,19 @@ def check(config: Config, restic: Restic, name: str, entry: dict) -> None:
 # --------------------------------------------------------------------- drill
 
 
+@under_lock
 def drill(config: Config) -> int:
-    with exclusive_lock(lock_path(config)) as locked:
-        if not locked:
-            log("another tomwerk-backup run or drill is in progress; nothing done")
-            return EXIT_FAILED
-        previous = read_json(config.drill_file) or {}
-        old = previous.get("locations") if isinstance(previous.get("locations"), dict) else {}
-        result = {"version": STATUS_VERSION, "host": config.host, "locations": {}}
-        for location in config.locations:
-            if isinstance(old.get(location.name), dict):
-                result["locations"][location.name] = old[location.name]
-        secrets, password_problem = read_password(config.password_file)
-        os.makedirs(config.drill_dir, mode=0o700, exist_ok=True)
-        failed = 0
-        for location in config.locations:
-            entry = drill_location(config, location, secrets, password_problem)
-            result["locations"][location.name] = entry
-            write_json_atomically(config.drill_file, result, 0o600)
-            failed += not entry["success"]
-        log(f"drill done: {len(config.locations) - failed} of {len(config.locations)} locations restored identically")
-        return EXIT_FAILED if failed else EXIT_OK
+    result = carried_over(config, config.drill_file)
+    secrets, password_problem = read_password(config.password_file)
+    os.makedirs(config.drill_dir, mode=0o700, exist_ok=True)
+    failed = 0
+    for location in config.locations:
+        entry = drill_location(config, location, secrets, password_problem)
+        result["locations"][location.name] = entry
+        write_json_atomically(config.drill_file, result, 0o600)
+        failed += not entry["success"]
+    log(f"drill done: {len(config.locations) - failed} of {len(config.locations)} locations restored identically")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def drill_location(config: Config, location: Location, secrets: tuple[str, ...], password_problem: str) -> dict:
