@@ -13,8 +13,16 @@ import pytest
 import testinfra
 
 from tests.compliance.promql import query
-from tests.lab.conftest import LAB_INVENTORY, ansible_playbook, lab_host, recap
-from tests.lab.test_monitoring_e2e import PROMETHEUS, has_alert, wait_for
+from tests.lab.conftest import (
+    LAB_INVENTORY,
+    PROMETHEUS,
+    ansible_playbook,
+    has_alert,
+    lab_host,
+    notification_count,
+    recap,
+    wait_for,
+)
 
 CLIENT = "web1"
 CONFIG = "/etc/tomwerk/backup/config.json"
@@ -81,7 +89,7 @@ def test_one_target_down_fails_alone_is_alerted_and_caught_up(web1):
     berlin = next(loc for loc in locations(web1) if loc["city"] == "Berlin")
     before = status(web1)[berlin["location"]]["last_success"]
     monitor = lab_host("monitor1")
-    sink_start = len(monitor.check_output("cat /var/lib/tomwerk-alert-sink/alerts.jsonl").splitlines())
+    sink_start = notification_count(monitor)
     testinfra.get_host("local://").check_output(f"podman stop --time 5 {down}")
     try:
         result = run_backup(web1)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compliance.promql import query
-from tests.lab.conftest import lab_host
-from tests.lab.test_monitoring_e2e import PROMETHEUS, SINK, has_alert, wait_for
+from tests.lab.conftest import has_alert, lab_host, wait_for, watch_metric
 
 CONFIG_JS = "/etc/jitsi/meet/meet1.lab.tomwerk.test-config.js"
 OURS = "{ urls: 'stun:meet1.lab.tomwerk.test:3478' }"
@@ -20,13 +18,7 @@ def test_third_party_stun_in_config_js_is_alerted():
     meet1 = lab_host("meet1")
     monitor = lab_host("monitor1")
     series = 'tomwerk_meet_third_party_endpoints{instance="meet1",config="config_js"}'
-
-    def value():
-        result = query(monitor, PROMETHEUS, series)
-        return result and result[0]["value"][1]
-
-    assert value() == "0", "config.js must name no third party before the test"
-    start = len(monitor.check_output(f"cat {SINK}").splitlines())
+    value, start = watch_metric(monitor, series, "0", "config.js must name no third party before the test")
     original = meet1.file(CONFIG_JS).sha256sum
     meet1.check_output(f"cp -p {CONFIG_JS} /root/config.js.e2e")
     meet1.check_output(f'sed -i "s|{OURS}|{OURS}, {THIRD_PARTY}|" {CONFIG_JS}')

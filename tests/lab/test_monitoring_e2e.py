@@ -4,40 +4,9 @@ control resolves it."""
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 
-from tests.compliance.promql import query
-from tests.lab.conftest import lab_host
-
-SINK = "/var/lib/tomwerk-alert-sink/alerts.jsonl"
-PROMETHEUS = "https://10.231.0.15:9090"
-
-
-def wait_for(what: str, condition, timeout: float, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result, timeout - (deadline - time.monotonic())
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
-def notifications(monitor, since_line: int) -> list[dict]:
-    lines = monitor.check_output(f"cat {SINK}").splitlines()[since_line:]
-    return [json.loads(line)["notification"] for line in lines]
-
-
-def has_alert(monitor, since_line: int, status: str, alertname: str, **labels) -> bool:
-    for note in notifications(monitor, since_line):
-        for alert in note["alerts"]:
-            if (alert["status"] == status and alert["labels"].get("alertname") == alertname
-                    and all(alert["labels"].get(k) == v for k, v in labels.items())):  # fmt: skip
-                return True
-    return False
+from tests.lab.conftest import has_alert, lab_host, wait_for, watch_metric
 
 
 @pytest.mark.tom("TOM-MON-01")
@@ -45,13 +14,7 @@ def test_drift_is_alerted_and_resolved():
     web1 = lab_host("web1")
     monitor = lab_host("monitor1")
     compliant = 'tomwerk_tom_compliant{instance="web1",tom="TOM-SSH-01"}'
-
-    def value():
-        result = query(monitor, PROMETHEUS, compliant)
-        return result and result[0]["value"][1]
-
-    assert value() == "1", "TOM-SSH-01 must hold on web1 before the test"
-    start = len(monitor.check_output(f"cat {SINK}").splitlines())
+    value, start = watch_metric(monitor, compliant, "1", "TOM-SSH-01 must hold on web1 before the test")
     original = web1.file("/etc/ssh/sshd_config").sha256sum
 
     web1.check_output("sed -i 's/^PasswordAuthentication no$/PasswordAuthentication yes/' /etc/ssh/sshd_config")
