@@ -99,6 +99,15 @@ def cmd_pack(args) -> int:
     return 0
 
 
+def _inventory_command(sub, name: str, func, **kwargs) -> argparse.ArgumentParser:
+    """The subcommand name, run by func, that works on the hosts of --inventory (verify, audit, check)."""
+    verb = name.split("-")[0]
+    parser = sub.add_parser(name, **kwargs)
+    parser.add_argument("--inventory", required=True, help=f"Ansible inventory to {verb} (file or directory)")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tomwerk", description="TOMs as code")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -120,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cat.set_defaults(func=cmd_catalogue)
 
-    ver = sub.add_parser(
+    ver = _inventory_command(
+        sub,
         "verify",
+        cmd_verify,
         help="run the compliance checks against an inventory; write OUT/<UTC time>/result.json",
         description="Exit 0: every check passed; 1: some check failed; 2: the run itself failed.",
     )
-    ver.add_argument("--inventory", required=True, help="Ansible inventory to verify (file or directory)")
     ver.add_argument("--hosts", help="only these hosts, comma-separated (e.g. web1,mail1)")
     ver.add_argument("--out", default="results", help="where run directories go (default: results)")
     ver.add_argument(
@@ -141,35 +151,34 @@ def build_parser() -> argparse.ArgumentParser:
         "across hosts and those marked serial run afterwards, alone (default: 1, everything in order)",
     )
     ver.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --  (e.g. -- -k ssh)")
-    ver.set_defaults(func=cmd_verify)
 
-    aud = sub.add_parser(
+    aud = _inventory_command(
+        sub,
         "audit",
+        cmd_audit,
         help="what a converge would change, in check mode (--check --diff); changes nothing",
         description="Exit 0: nothing would change; 1: drift (a converge would change something); "
         "2: the audit failed (a task failed, a host unreachable, bad input).",
     )
-    aud.add_argument("--inventory", required=True, help="Ansible inventory to audit (file or directory)")
     aud.add_argument("--limit", help="only these hosts or groups (Ansible pattern, e.g. web1,mail1)")
     aud.add_argument("--tags", help="only tasks with these tags")
     aud.add_argument("--out", default="results", help="where the audit directory goes (default: results)")
     aud.add_argument("--playbook", default=str(ROOT / "playbooks" / "site.yml"), help="default: %(default)s")
-    aud.set_defaults(func=cmd_audit)
 
-    chk = sub.add_parser(
+    chk = _inventory_command(
+        sub,
         "check-inventory",
+        cmd_check_inventory,
         help="run every role's input checks for every host of an inventory; contacts no host, changes nothing",
         description="Exit 0: the input is good; 1: bad input (one line per problem, naming the variable); "
         "2: the inventory or the run itself failed.",
     )
-    chk.add_argument("--inventory", required=True, help="Ansible inventory to check (file or directory)")
     chk.add_argument(
         "--release", type=int, choices=(12, 13), default=13,
         help="Debian release the release-aware checks assume, unless a host sets tomwerk_debian_release "
         "(default: %(default)s)",
     )  # fmt: skip
     chk.add_argument("--vault-password-file", help="for vault-encrypted variables (or ANSIBLE_VAULT_PASSWORD_FILE)")
-    chk.set_defaults(func=cmd_check_inventory)
 
     rep = sub.add_parser("report", help="turn a verification result into an evidence report (HTML, Markdown, PDF)")
     rep.add_argument(
