@@ -29,6 +29,7 @@ INCLUDE = [
     "roles/*/vars/main.yml",
     "roles/*/tasks/main.yml",  # marks a directory as a role for the checks
     "roles/*/files/alerts",
+    "roles/*/files/grafana",  # the dashboard whose queries a check asks Prometheus
 ]
 SKIP = {"__pycache__", ".pytest_cache"}
 
