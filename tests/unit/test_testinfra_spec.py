@@ -38,6 +38,7 @@ def test_the_lab_reaches_its_containers_by_nsenter_but_the_package_does_not_know
         assert not re.search(r"^\s*(from|import)\s+\S*nsenter", path.read_text(), re.MULTILINE), path
 
 
-def test_the_admin_hosts_inventory_does_not_inherit_the_controllers_way_in():
-    rendered = snapshot(Inventory(str(ROOT / "inventories" / "lab")), {"ansible_connection": "ssh"})
-    assert all("tomwerk_testinfra_spec" not in v for v in rendered["all"]["hosts"].values())
+def test_the_admin_hosts_inventory_does_not_inherit_the_controllers_way_in(tmp_path):
+    inv = inventory(tmp_path, "      tomwerk_testinfra_spec: nsenter://srv1\n      tomwerk_address: 192.0.2.7\n")
+    rendered = snapshot(inv, {"ansible_connection": "ssh"})["all"]["hosts"]["srv1"]
+    assert "tomwerk_testinfra_spec" not in rendered and rendered["tomwerk_address"] == "192.0.2.7"
