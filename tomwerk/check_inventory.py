@@ -160,7 +160,10 @@ def run(inventory: str, release: int = 13, vault_password_file: str | None = Non
             "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
             "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
         }
-        proc = subprocess.run([*argv, str(check)], capture_output=True, text=True, env=env, timeout=900)
+        try:
+            proc = subprocess.run([*argv, str(check)], capture_output=True, text=True, env=env, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"ansible-playbook could not run: {exc}") from None
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:

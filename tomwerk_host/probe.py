@@ -5,8 +5,9 @@ the same measurement as metrics, the compliance checks run this command on
 the host and assert on its answer, and the evidence report shows its reasons
 and figures: one measurement per TOM, read three ways.
 
-Exit status: 0 when every TOM asked for holds, 1 when one does not, 2 on bad
-arguments. The answer is on stdout in both of the first two cases.
+Exit status: 0 when every TOM asked for holds, 1 when one does not or when
+nothing (or not every asked TOM) was measured, 2 on bad arguments. The
+answer is on stdout in both of the first two cases.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(TomExporter(all_collectors(), state_dir=args.state_dir), frozenset(args.tom))
     json.dump(result, sys.stdout, indent=1, sort_keys=False)
     sys.stdout.write("\n")
+    # Nothing measured (a wrong --state-dir, an asked TOM no collector decides) is no proof.
+    if not result["toms"] or any(t not in result["toms"] for t in args.tom):
+        return 1
     return 0 if all(entry["compliant"] for entry in result["toms"].values()) else 1
 
 

@@ -71,6 +71,8 @@ def test_main_exits_1_when_a_tom_does_not_hold_and_narrows_to_the_asked_tom(monk
     assert list(json.loads(out)["toms"]) == ["TOM-PWD-01"]
     code, out = run_main(monkeypatch, ["--tom", "TOM-SSH-01"], host)
     assert code == 0 and list(json.loads(out)["toms"]) == ["TOM-SSH-01"]
+    code, out = run_main(monkeypatch, ["--tom", "TOM-DNS-01"], host)  # no collector of this host decides it
+    assert code == 1 and json.loads(out)["toms"] == {}
 
 
 def test_main_refuses_a_malformed_tom_id(monkeypatch, capsys):
