@@ -38,13 +38,14 @@ def _ensure_ansible() -> None:
     init_plugin_loader()
 
 
-def plays(playbook: Path = SITE) -> list[dict]:
-    """The plays of a playbook, following import_playbook."""
+def plays(playbook: Path = SITE, skip: frozenset[str] = frozenset()) -> list[dict]:
+    """The plays of a playbook, following import_playbook (except imports named in skip)."""
     result = []
     for play in yaml.safe_load(playbook.read_text(encoding="utf-8")) or []:
         imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
         if imported:
-            result.extend(plays(playbook.parent / imported))
+            if imported not in skip:
+                result.extend(plays(playbook.parent / imported, skip))
         else:
             result.append(play)
     return result

@@ -38,6 +38,9 @@ VARIANTS = [
     ("backup-frankfurt", {"backup_target_city": ""}, "backup_target_city"),
     ("backup-nuremberg", {"retention_logs_days": 31}, "retention_logs_days"),
     ("backup-berlin", {"tomwerk_host_install_dir": "lib/tomwerk"}, "tomwerk_host_install_dir"),
+    # Lock-out checks: they read the inventory's real connection (SSH), not check-inventory's.
+    ("web1", {"ansible_user": "deploy"}, "ansible_user"),
+    ("meet1", {"ansible_port": 2222}, "firewall_ssh_port"),
 ]
 
 
@@ -113,6 +116,18 @@ def broken(secrets_dir, tmp_path_factory) -> list[check_inventory.Problem]:
 def test_a_broken_variable_is_refused_by_name(broken, host, variables, name):
     messages = [p.message for p in broken if p.host == host]
     assert any(name in m for m in messages), f"{host}: nothing names {name}: {messages}"
+
+
+def test_a_copy_whose_vault_opens_with_the_example_password_is_refused(secrets_dir, tmp_path):
+    copy = tmp_path / "production"
+    shutil.copytree(PRODUCTION, copy)
+    _, found = check_inventory.run(str(copy), vault_password_file=str(VAULT_PASSWORD))
+    assert [p.task for p in found] == ["Vault password"]
+    assert "group_vars/all/vault.yml" in found[0].message
+
+
+def test_the_example_password_constant_is_the_fixtures():
+    assert check_inventory.EXAMPLE_VAULT_PASSWORD.decode() == VAULT_PASSWORD.read_text().strip()
 
 
 def test_enough_variants():

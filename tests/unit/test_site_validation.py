@@ -39,3 +39,14 @@ def test_check_inventory_runs_the_same_checks_but_keeps_going():
     loops = [line for line in site_form.splitlines() if "loop:" in line]
     assert loops == [line for line in check_form.splitlines() if "loop:" in line]
     assert "ignore_errors: true" in check_form and "ignore_errors" not in site_form
+
+
+def test_it_is_made_from_site_even_when_missing_and_names_may_hold_colons(tmp_path):
+    site = tmp_path / "site.yml"
+    site.write_text(
+        "- ansible.builtin.import_playbook: validate.yml\n- {name: 'Web: TLS and HSTS', hosts: web, roles: [web_tls]}\n"
+    )
+    generated = yaml.safe_load(check_inventory.playbook(site, keep_going=False))
+    named = [p for p in generated if p.get("tasks")]
+    assert [p["name"] for p in named] == ["Input checks of Web: TLS and HSTS"]
+    assert named[0]["tasks"][0]["loop"] == ["web_tls"]
