@@ -14,7 +14,7 @@ export TOMWERK_LAB_DIR := $(ROOT)/.lab
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PY_COLORS := 1
 
-.PHONY: help bootstrap image lab-up demo verify audit role upgrade-test lab-down lint unit heavy lab-test lab-test-steps test rules readme sample-report bench lock clean
+.PHONY: help bootstrap image lab-up demo verify audit role upgrade-test lab-down lint unit heavy lab-test lab-test-steps test collection collection-converge rules readme sample-report bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -151,10 +151,18 @@ lab-test-steps:
 	molecule test -s $(SCENARIO) --destroy never
 	@rc=0; \
 	echo "➜ audit: Executing"; $(MAKE) --no-print-directory audit || rc=$$?; echo "➜ audit: Executed"; \
+	echo "➜ collection: Executing"; $(MAKE) --no-print-directory collection-converge || rc=$$?; echo "➜ collection: Executed"; \
 	echo "➜ verify: Executing"; $(MAKE) --no-print-directory verify || rc=$$?; echo "➜ verify: Executed"; \
 	exit $$rc
 
 test: lint unit heavy lab-test ## every test (what CI runs)
+
+COLLECTION_HOST ?= web1
+collection: bootstrap ## build the collection tomwerk.toms, install it outside the tree, syntax-check a FQCN-only playbook
+	lab/collection.sh check
+
+collection-converge: bootstrap ## converge one lab host (COLLECTION_HOST=web1) from the installed collection; must change nothing
+	lab/collection.sh converge $(COLLECTION_HOST)
 
 rules: bootstrap ## promtool: check and unit-test the alert rules (also part of `make heavy`)
 	promtool check rules roles/*/files/alerts/*.yml

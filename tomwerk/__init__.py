@@ -25,6 +25,16 @@ def _project_root() -> Path:
 
 
 ROOT = _project_root()
+# The Ansible collection the roles and filters ship in (galaxy.yml): roles are named tomwerk.toms.<role>.
+COLLECTION = "tomwerk.toms"
+
+
+def collections_path() -> str:
+    """ANSIBLE_COLLECTIONS_PATH for the playbooks tomwerk runs: the project's own collection
+    first (.collections links the tree as tomwerk.toms), then whatever the user set."""
+    given = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
+    return os.pathsep.join([str(ROOT / ".collections"), *([given] if given else [])])
+
 
 try:  # pyproject.toml is the one place the version is written
     __version__ = version("tomwerk")

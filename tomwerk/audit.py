@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tomwerk import ROOT, catalogue
+from tomwerk import ROOT, catalogue, collections_path
 
 SCHEMA = "tomwerk-audit/1"
 SITE = ROOT / "playbooks" / "site.yml"
@@ -249,6 +249,7 @@ def _run_playbook(
         # The project's settings (roles, plugins); host keys stay checked as the
         # admin's own ansible-playbook would (ansible-runner turns that off).
         "ANSIBLE_CONFIG": os.environ.get("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg")),
+        "ANSIBLE_COLLECTIONS_PATH": collections_path(),
         "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
         "ANSIBLE_FORCE_COLOR": "0",
     }

@@ -89,10 +89,13 @@ def cmd_snapshot(args) -> int:
 
 
 def cmd_pack(args) -> int:
-    from tomwerk import ROOT, pack
+    from tomwerk import pack
 
     if args.host:
-        target = pack.pack_zipapp(ROOT / "tomwerk_host", args.out, "tomwerk_host.__main__:main")
+        import tomwerk_host  # the installed package: the collection's roles need no source tree
+
+        package = Path(tomwerk_host.__file__).parent
+        target = pack.pack_zipapp(package, args.out, "tomwerk_host.__main__:main")
     else:
         target = pack.pack(args.out)
     print(f"wrote {target}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tomwerk import ROOT
+from tomwerk import COLLECTION, ROOT
 
 SITE = ROOT / "playbooks" / "site.yml"
 ROLES = ROOT / "roles"
@@ -51,10 +51,16 @@ def plays(playbook: Path = SITE, skip: frozenset[str] = frozenset()) -> list[dic
     return result
 
 
+def short_role(name: str) -> str:
+    """A role's name inside the collection: tomwerk.toms.ssh_access -> ssh_access."""
+    return name.removeprefix(COLLECTION + ".")
+
+
 def role_names(play: dict) -> list[str]:
+    """The roles of a play by their short names (site.yml names them by FQCN)."""
     names = []
     for entry in play.get("roles", []):
-        names.append(entry if isinstance(entry, str) else entry.get("role") or entry["name"])
+        names.append(short_role(entry if isinstance(entry, str) else entry.get("role") or entry["name"]))
     return names
 
 

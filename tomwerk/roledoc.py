@@ -13,7 +13,7 @@ import yaml
 
 from tomwerk import ROOT
 from tomwerk.catalogue import Tom
-from tomwerk.inventory import plays
+from tomwerk.inventory import plays, short_role
 from tomwerk.readme import md_text
 
 RELEASES = {"bookworm": "Debian 12 (bookworm)", "trixie": "Debian 13 (trixie)"}
@@ -73,7 +73,7 @@ def _options(options: dict, defaults: dict, prefix: str = "") -> list[str]:
 def _site_tags(role: str) -> list[str]:
     for play in plays():
         for entry in play.get("roles", []):
-            if isinstance(entry, dict) and entry.get("role") == role:
+            if isinstance(entry, dict) and short_role(entry.get("role", "")) == role:
                 return list(entry.get("tags", []))
     return []
 

@@ -398,7 +398,7 @@ def journal_evidence(path: str) -> dict | None:
     The journal lives on the admin host, where the scheduled run reads it; a run
     elsewhere (a laptop, CI) has no journal and records None.
     """
-    from tomwerk import access_journal
+    from tomwerk_host import access_journal
 
     if not os.path.exists(path):
         return None

@@ -14,6 +14,7 @@ import sys
 # tool -> module whose main(argv) runs it. Imported on demand: only the
 # exporter needs python3-prometheus-client, the others the standard library.
 TOOLS = {
+    "access-log": "tomwerk_host.access_journal",
     "anonymize": "tomwerk_host.anonymize",
     "antivirus-scan": "tomwerk_host.antivirus_scan",
     "alert-sink": "tomwerk_host.alert_sink",

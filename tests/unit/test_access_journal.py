@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from tomwerk import ROOT
-from tomwerk import access_journal as aj
+from tomwerk_host import access_journal as aj
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -92,7 +91,7 @@ def test_command_line_round_trip(tmp_path):
 
     def run(*args):
         return subprocess.run(
-            [sys.executable, str(ROOT / "tomwerk" / "access_journal.py"), "--journal", path, *args],
+            [sys.executable, "-m", "tomwerk_host", "access-log", "--journal", path, *args],
             capture_output=True, text=True,
         )  # fmt: skip
 

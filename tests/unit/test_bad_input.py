@@ -38,7 +38,7 @@ PLAYBOOK = """
         cacheable: true
     - name: Run the role's checks only
       ansible.builtin.include_role:
-        name: "{{ case_role }}"
+        name: "tomwerk.toms.{{ case_role }}"
         tasks_from: "{{ case_entry }}"
 """
 

@@ -3,7 +3,7 @@
 The admin host is the compliant web host recording plus tests/unit/fixtures/exporter/org
 (tom_records.json and the output of tomwerk-access-log status; see the README there).
 Each drift edits it the way a forgotten review, a tampered journal or a late
-notification would; the end-to-end tests run the real tomwerk/access_journal.py.
+notification would; the end-to-end tests run the real tomwerk_host/access_journal.py.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import shutil
 import sys
 import time
 
 import pytest
 
+from tests.unit import hostpkg
 from tests.unit.exporter_helpers import (
     FIXTURES,
-    ROOT,
     STATE_DIR,
     CollectorTests,
     FakeClock,
@@ -29,12 +28,11 @@ from tests.unit.exporter_helpers import (
     personal_label_values,
     scrape,
 )
-from tomwerk import access_journal as aj
+from tomwerk_host import access_journal as aj
 from tomwerk_host.exporter import core
 from tomwerk_host.exporter.collectors import all_collectors, org
 
 ORG = FIXTURES / "org"
-ACCESS_JOURNAL = ROOT / "tomwerk" / "access_journal.py"
 STATE = f"{STATE_DIR}/tom_records.json"
 JOURNAL_PATH = "/var/lib/tomwerk/access-journal.jsonl"
 STATUS = (org.ACCESS_LOG, "--journal", JOURNAL_PATH, "status", "--notify-hours", "48")
@@ -344,12 +342,12 @@ def test_the_org_collector_is_registered():
 
 
 class JournalHost(RecordedHost):
-    """The admin host, but tomwerk-access-log is the real tomwerk/access_journal.py, run by this interpreter."""
+    """The admin host, but tomwerk-access-log is the real tomwerk_host/access_journal.py, run by this interpreter."""
 
     def execute(self, argv):
         if argv[0] == org.ACCESS_LOG:
             self.calls[tuple(argv)] += 1
-            return core.Host.execute(self, (sys.executable, str(ACCESS_JOURNAL), *argv[1:]))
+            return core.Host.execute(self, (sys.executable, "-m", "tomwerk_host", "access-log", *argv[1:]))
         return super().execute(argv)
 
 
@@ -421,10 +419,12 @@ def test_real_command_with_a_removed_journal(journal_host):
 
 
 def test_the_installed_command_can_be_executed(tmp_path):
-    """As roles/tom_records installs it: a copy of access_journal.py, run by its path, as the exporter does."""
+    """As roles/tom_records installs it: a link to the host package's zipapp, run by its path, as the exporter does."""
+    artifact = tmp_path / "tomwerk-host.pyz"  # mode 0755, as the role copies it
+    artifact.write_bytes(hostpkg.zipapp().read_bytes())
+    artifact.chmod(0o755)
     installed = tmp_path / "tomwerk-access-log"
-    shutil.copyfile(ACCESS_JOURNAL, installed)
-    installed.chmod(0o755)
+    installed.symlink_to(artifact)
     argv = (str(installed), "--journal", str(tmp_path / "journal.jsonl"), "status", "--notify-hours", "48")
     (tmp_path / "journal.jsonl").touch()  # tom_records creates the (empty) journal
     assert json.loads(core.Host().output(argv))["intact"] is True

@@ -115,7 +115,7 @@ def test_release_aware_roles_read_their_file_through_the_one_filter():
     users = []
     for vars_main in sorted((ROOT / "roles").glob("*/vars/main.yml")):
         text = vars_main.read_text()
-        assert "/vars/Debian-" not in text, f"{vars_main}: use tomwerk_release_vars, not a file lookup"
-        if "tomwerk_release_vars" in text:
+        assert "/vars/Debian-" not in text, f"{vars_main}: use tomwerk.toms.release_vars, not a file lookup"
+        if "tomwerk.toms.release_vars" in text:
             users.append(vars_main.parent.parent.name)
-    assert users == ["backup_target", "jitsi", "log_privacy", "ssh_access", "web_tls"]
+    assert users == ["jitsi", "log_privacy", "ssh_access", "web_tls"]

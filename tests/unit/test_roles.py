@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from tomwerk import ROOT, catalogue, roledoc
-from tomwerk.inventory import plays, role_names
+from tomwerk.inventory import plays, role_names, short_role
 from tomwerk.roledoc import read_yaml
 
 TOMS = catalogue.load()
@@ -39,7 +39,7 @@ def test_validate_entry_point_takes_the_same_options(role):
 def imported_roles(role: str) -> set[str]:
     """The roles that role's main.yml imports (a support role such as tomwerk_host)."""
     tasks = read_yaml(ROOT / "roles" / role / "tasks" / "main.yml")
-    return {t["ansible.builtin.import_role"]["name"] for t in tasks if "ansible.builtin.import_role" in t}
+    return {short_role(t["ansible.builtin.import_role"]["name"]) for t in tasks if "ansible.builtin.import_role" in t}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -175,7 +175,7 @@ def test_site_tags_each_role_with_its_name_and_toms():
     for play in plays():
         for entry in play.get("roles", []):
             assert isinstance(entry, dict), f"{play['name']}: {entry} has no tags"
-            role = entry["role"]
+            role = short_role(entry["role"])
             seen.add(role)
             assert entry.get("tags") == [role, *(t.lower() for t in serves.get(role, []))], role
     # A support role runs inside the roles that import it, under their tags.

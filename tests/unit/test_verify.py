@@ -465,7 +465,7 @@ def test_organisational_evidence_is_plain_json(local_inventory):
 
 
 def test_the_access_journal_is_evidence_where_it_is_readable(tmp_path):
-    from tomwerk import access_journal
+    from tomwerk_host import access_journal
 
     path = str(tmp_path / "journal.jsonl")
     assert verify.journal_evidence(path) is None

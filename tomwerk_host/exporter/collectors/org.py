@@ -27,7 +27,7 @@ DAY = 86400
 # A review dated today in a zone east of UTC starts up to 14 h after now (UTC).
 FUTURE_SLACK_SECONDS = DAY
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Fields of tomwerk-access-log status (tomwerk/access_journal.py, status()) the check reads.
+# Fields of tomwerk-access-log status (tomwerk_host/access_journal.py, status()) the check reads.
 COUNTS = ("entries", "open", "overdue")
 # The one value status() quotes from a journal line; it stays out of the journal (systemd's).
 QUOTED_SEQUENCE = re.compile(r"sequence .*? out of order")

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Journal of accesses to data held for a customer (TOM-ORG-02).
 
 When an admin has to touch data kept for a customer (on instruction or in an
