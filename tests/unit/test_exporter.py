@@ -265,6 +265,34 @@ def test_collector_registry_matches_the_catalogue():
             assert families.get(tom) == c.name, f"{tom} is not of family {c.name} in toms.yml"
 
 
+def test_a_probing_collector_declares_its_probe_and_caches_only_successes():
+    with pytest.raises(TypeError):
+
+        class Undeclared(core.ProbingCollector):  # no probe, no cache time
+            pass
+
+    class Probe:
+        def ask(self, target):
+            return answers[target]
+
+    class Probing(core.ProbingCollector, probe=Probe, cache_seconds=60.0):
+        def ask_all(self, targets):
+            return self.probe_each(tuple(targets), targets, self._probe.ask, bool)
+
+    clock, answers = FakeClock(), {"a": True, "b": False}
+    collector = Probing(clock=clock)
+    assert isinstance(collector._probe, Probe)
+    assert collector.ask_all(["a", "b"]) == {"a": True, "b": False}
+    answers["b"] = True
+    assert collector.ask_all(["a", "b"]) == {"a": True, "b": True}  # a failure is asked again
+    answers["b"] = False
+    assert collector.ask_all(["a", "b"])["b"] is True  # successes are kept ...
+    clock.now += 60
+    assert collector.ask_all(["a", "b"])["b"] is False  # ... for cache_seconds
+    answers["a"] = False
+    assert collector.ask_all(["a"]) == {"a": False}  # other targets: probed anew
+
+
 # --------------------------------------------------------------------- conventions
 
 

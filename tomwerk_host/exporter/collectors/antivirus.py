@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, json_object, load_state
+from ..core import CheckError, Collector, Host, Report, State, is_number, json_object, load_state
 
 AV = "TOM-AV-01"
 MAIL = "TOM-AV-02"
@@ -37,10 +37,6 @@ DB_SUFFIXES = (
     ".ftm", ".idb", ".cbc", ".yar", ".yara", ".crb", ".cat", ".pwdb", ".info",
 )  # fmt: skip
 CVD_SUFFIXES = (".cvd", ".cld", ".cud")
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def cvd_build_time(header: str) -> float | None:
@@ -60,11 +56,11 @@ def scan_result(text: str, path: str) -> dict:
     data = json_object(text, path)
     last = data.get("last_completed_timestamp")
     if last is not None:
-        if not _number(last):
+        if not is_number(last):
             raise CheckError(f"{path}: last_completed_timestamp is not a number")
         for field in ("files_scanned", "infected_files", "errors"):
             value = data.get(field)
-            if not _number(value) or value < 0:
+            if not is_number(value) or value < 0:
                 raise CheckError(f"{path}: {field} is not a count")
     return data
 

@@ -24,15 +24,17 @@ module.
 
 from __future__ import annotations
 
-import datetime as dt
 import fnmatch
 import json
 import os
-import re
 import stat
 import time
 
 from ...anonymize import anonymize
+
+# The attack log's cleanup (tomwerk-log-privacy) and this check date entries and find
+# rotated files with the same code, so the figure shows what the cleanup goes by.
+from ...log_privacy import ROTATED_SUFFIX_RE, entry_time
 from ..core import CheckError, Collector, Host, Report, State, StateError, expand
 
 ANONYMISED = "TOM-LOG-01"
@@ -41,18 +43,6 @@ FORWARDED = "TOM-LOG-03"
 DAY = 86400
 MAX_BYTES_PER_FILE = 16 << 20
 MAX_FILES = 200
-_STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))\s")
-_ROTATED = re.compile(r"\.\d{8}T\d{6}(?:-\d+)?$")
-
-
-def entry_time(line: bytes) -> float | None:
-    match = _STAMP.match(line)
-    if not match:
-        return None
-    try:
-        return dt.datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class _FileScan:
@@ -218,7 +208,7 @@ class LogsCollector(Collector):
         directory, base = os.path.split(attack_log)
         names = host.list_optional(directory) or []
         files = [attack_log] if base in names else []
-        files += [os.path.join(directory, n) for n in names if n.startswith(base + ".") and _ROTATED.search(n)]
+        files += [os.path.join(directory, n) for n in names if n.startswith(base + ".") and ROTATED_SUFFIX_RE.search(n)]
         oldest = None
         for path in files:
             first = self._read(host, path, 0, 256).split(b"\n", 1)[0]

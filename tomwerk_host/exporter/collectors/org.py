@@ -13,11 +13,10 @@ module: only dates and counts do.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, StateError, one_line
+from ..core import CheckError, Collector, Host, Report, State, StateError, is_count, json_object, one_line
 
 ACCESS_LOG = "/usr/local/bin/tomwerk-access-log"
 REVIEW = "TOM-ORG-01"
@@ -158,17 +157,11 @@ def review_dates(state: State) -> list[str]:
 
 def access_status(text: str) -> dict:
     """tomwerk-access-log status output, with the fields the check reads in their types."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise CheckError("tomwerk-access-log status printed no JSON object")
+    data = json_object(text, "tomwerk-access-log status", "printed no JSON object")
     if not isinstance(data.get("intact"), bool) or not isinstance(data.get("problem"), str):
         raise CheckError("tomwerk-access-log status printed no intact or problem field")
     for field in COUNTS:
-        value = data.get(field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not is_count(data.get(field)):
             raise CheckError(f"tomwerk-access-log status printed no count {field}")
     oldest = data.get("oldest_open_access_timestamp", "missing")
     if oldest is not None and (isinstance(oldest, bool) or not isinstance(oldest, (int, float))):
