@@ -243,8 +243,11 @@ def test_label_guard_refuses_personal_data():
         with pytest.raises(ValueError):
             report.gauge("tomwerk_x", "x", 1, where=value)
     report.gauge("tomwerk_x", "x", 1, tom="TOM-SSH-01", type="yescrypt", policy="drop")
+    assert report.samples[-1].labels == (("policy", "drop"), ("type", "yescrypt"))  # the TOM is no label
     with pytest.raises(ValueError):
         report.gauge("tomwerk_x_total", "a gauge is no counter", 1)
+    with pytest.raises(ValueError):
+        report.gauge("tomwerk_x", "x", 1, tom="ssh-01")
 
 
 def test_collector_names_must_be_unique():

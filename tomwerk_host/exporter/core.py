@@ -278,6 +278,7 @@ class Sample(NamedTuple):
     documentation: str
     labels: tuple[tuple[str, str], ...]
     value: float
+    tom: str = ""  # the TOM it is evidence of; "": every TOM of its collector
 
 
 class Report:
@@ -293,20 +294,24 @@ class Report:
         if not ok:
             reasons.append(reason)
 
-    def gauge(self, name: str, documentation: str, value: float, /, **labels: str) -> None:
+    def gauge(self, name: str, documentation: str, value: float, /, *, tom: str = "", **labels: str) -> None:
+        """A figure: name{labels} = value. tom (not a label) is the TOM it is evidence of, which
+        `tomwerk-probe` files it under; a collector that decides several TOMs must name it."""
         # Checked here, so a bad name or a personal label value fails the
         # collector's run (compliant=0, logged) instead of reaching Prometheus.
         if not METRIC_NAME.match(name) or name.endswith("_total"):
             raise ValueError(f"bad gauge name {name}")
+        if tom and not TOM_ID.match(tom):
+            raise ValueError(f"bad TOM {tom!r} of {name}")
         for key, val in labels.items():
             if not LABEL_NAME.match(key) or not isinstance(val, str) or looks_personal(val):
                 raise ValueError(f"bad label {key}={val!r} on {name}")
-        self.samples.append(Sample(name, documentation, tuple(sorted(labels.items())), float(value)))
+        self.samples.append(Sample(name, documentation, tuple(sorted(labels.items())), float(value), tom))
 
     def require_and_gauge(self, tom: str, ok: bool, reason: str, name: str, documentation: str, /, **labels) -> None:
         """require(tom, ok, reason), and the condition as the gauge name: 1 if it holds, else 0."""
         self.require(tom, ok, reason)
-        self.gauge(name, documentation, 1 if ok else 0, **labels)
+        self.gauge(name, documentation, 1 if ok else 0, tom=tom, **labels)
 
 
 class Collector:

@@ -123,6 +123,7 @@ class LogsCollector(Collector):
             "tomwerk_log_forwarding_queue_bytes",
             "Bytes of log lines waiting on disk for the log server (rsyslog's disk-assisted queues, TOM-LOG-03).",
             size,
+            tom=FORWARDED,
         )
 
     def _server(self, report: Report, host: Host, state_dir: str) -> None:
@@ -177,12 +178,14 @@ class LogsCollector(Collector):
                 "Lines with an IP or mail address found in a log file since the exporter started or the file "
                 "was rotated (TOM-LOG-01; the attack log is not scanned).",
                 scan.findings,
+                tom=ANONYMISED,
                 file=path,
             )
             report.gauge(
                 "tomwerk_log_scanned_bytes",
                 "Bytes of a log file scanned for personal data so far (the file's current inode).",
                 scan.offset,
+                tom=ANONYMISED,
                 file=path,
             )
         for gone in set(self._files) - seen:
@@ -194,7 +197,9 @@ class LogsCollector(Collector):
             f"IP or mail addresses in {', '.join(leaking)}" if leaking else "",
         )
         report.require(ANONYMISED, not unreadable, f"cannot read {', '.join(unreadable)}")
-        report.gauge("tomwerk_log_scanned_files", "Log files scanned for personal data (TOM-LOG-01).", len(seen))
+        report.gauge(
+            "tomwerk_log_scanned_files", "Log files scanned for personal data (TOM-LOG-01).", len(seen), tom=ANONYMISED
+        )
 
     def _read(self, host: Host, path: str, offset: int, limit: int) -> bytes:
         try:
@@ -226,6 +231,7 @@ class LogsCollector(Collector):
                 "Unix time of the oldest entry in the attack log and its rotated files (TOM-LOG-02); absent "
                 "when the attack log is empty.",
                 oldest,
+                tom=ATTACK,
             )
             report.require(
                 ATTACK,
@@ -236,6 +242,7 @@ class LogsCollector(Collector):
             "tomwerk_log_attack_retention_seconds",
             "How long attack-log entries may be kept (TOM-LOG-02), from log_privacy_attack_retention_days.",
             limit,
+            tom=ATTACK,
         )
         if attack_log in files:
             info = host.stat_of(attack_log)

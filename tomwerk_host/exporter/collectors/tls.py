@@ -272,6 +272,7 @@ class WebTlsCollector(Collector):
                 "tomwerk_web_unexpected_cookies",
                 "Cookies a site sets that web_tls_allowed_cookies does not allow (TOM-WEB-01); 0 is compliant.",
                 len(unexpected),
+                tom=COOKIES,
                 name=site,
             )
         return report
@@ -315,6 +316,7 @@ class WebTlsCollector(Collector):
             "tomwerk_tls_hsts_max_age_seconds",
             "HSTS max-age a site sends over HTTPS (TOM-TLS-01); 0 without the header.",
             age or 0,
+            tom=HTTPS,
             name=site,
         )
         return answer.cookies()
@@ -330,6 +332,7 @@ class WebTlsCollector(Collector):
             "tomwerk_tls_certificate_expiry_timestamp_seconds",
             "Unix time the certificate a site serves expires (notAfter).",
             cert.not_after,
+            tom=HTTPS,
             name=site,
         )
 
