@@ -6,8 +6,9 @@ The corpus mixes nginx access/error, Postfix (smtpd, cleanup, qmgr, smtp), sshd,
 Prosody (c2s/s2s, JIDs), lines with several addresses, every IPv6 form and lines without
 personal data. Every line is built from literal text and personal-data slots, so its exact
 anonymised form is known: a line whose output differs from it is *damaged*. Lines still
-holding personal data are counted with a detector that shares no code or pattern with the
-anonymiser (it cuts a line into tokens and asks `ipaddress`, plus a plain mail pattern).
+holding personal data are counted with the detector of the log-privacy checks
+(tests/compliance/pii_scan.py), which shares no code or pattern with the anonymiser (it cuts
+a line into tokens and asks `ipaddress`, plus a plain mail pattern).
 
 Both tools read the same corpus file on stdin and write a file, several times; the table
 shows the median lines/s. anonip runs in regex mode with masks that blank the whole address
@@ -26,10 +27,8 @@ import importlib.util
 import ipaddress
 import os
 import random
-import re
 import shutil
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -41,85 +40,25 @@ ANONYMIZER_FILE = ROOT / "tomwerk_host" / "anonymize.py"
 BIN = Path(sys.executable).parent
 
 
-def load_anonymizer():
-    """The module as the servers get it: one file, imported by path."""
-    spec = importlib.util.spec_from_file_location("tomwerk_anonymize_bench", ANONYMIZER_FILE)
+def _load(name: str, path: Path):
+    """A module as the servers get it: one file, imported by path."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def load_anonymizer():
+    return _load("tomwerk_anonymize_bench", ANONYMIZER_FILE)
+
+
 # --- independent personal-data detector -------------------------------------------------
-# Deliberately naive and separate from tomwerk_host/anonymize.py: tokens split at characters
-# that never occur inside an address, every plausible cut of a token tried with ipaddress.
-
-_TOKEN_SPLIT = re.compile(r"[\s\[\](){}<>\"'`,;=|/\\*!?&^~$#]+")
-_MAIL = re.compile(r"[^\s@<>\[\](),;:\"'=/]+@[^\s@<>\[\](),;:\"'=/]+")
-# A unit and its drop-in and dependency directories (user@0.service.d, as dpkg names it).
-SYSTEMD_UNIT_SUFFIXES = tuple(
-    "." + unit + extra
-    for unit in (
-        "service",
-        "socket",
-        "timer",
-        "mount",
-        "automount",
-        "path",
-        "slice",
-        "scope",
-        "swap",
-        "device",
-        "target",
-    )
-    for extra in ("", ".d", ".wants", ".requires")
-)
+# The one the log-privacy checks run on the hosts: deliberately naive and separate from
+# tomwerk_host/anonymize.py (tokens split at characters that never occur inside an
+# address, every plausible cut of a token tried with ipaddress).
+PII_SCAN_FILE = ROOT / "tests" / "compliance" / "pii_scan.py"
+find_personal_data = _load("tomwerk_pii_scan_bench", PII_SCAN_FILE).find
 ANONYMISED_MAIL = "x@x"
-
-
-def _is_personal_ip(text: str) -> bool:
-    # cheap shape test first (IPv4 has three dots; IPv6 '::' or at least six colons); ipaddress decides
-    if not ((text.count(".") == 3 and text[:1].isdigit()) or "::" in text or text.count(":") >= 6):
-        return False
-    parts = text.split(".")
-    if len(parts) == 4 and all(part.isdigit() and len(part) <= 3 for part in parts):
-        text = ".".join(str(int(part)) for part in parts)  # zero-padded: 192.168.001.010
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return not address.is_unspecified  # 0.0.0.0 and :: name nobody
-
-
-def _ip_cuts(token: str) -> set[str]:
-    """The token, and the token without a port, a zone, a label before the first colon."""
-    stripped = token.strip(".:")
-    cuts = {token, stripped}
-    if ":" in stripped:
-        cuts.add(stripped.partition(":")[2])  # addr:2001:db8::1, client:192.0.2.1
-        cuts.add(stripped.rpartition(":")[0])  # 192.0.2.1:443, 1:2:3:4:5:6:7:8:443
-        cuts.add(stripped.rpartition(".")[2])  # host.fe80::1
-    unglued = stripped.lstrip(string.ascii_letters + "_-")
-    if unglued[:1].isdigit() and "." in unglued and ":" not in unglued:
-        cuts.add(unglued)  # v2.3.19.1
-    return cuts | {cut.split("%", 1)[0] for cut in cuts}  # fe80::1%eth0
-
-
-def find_personal_data(line: str) -> list[str]:
-    """Every IP address (except 0.0.0.0 and ::) and mail address in a line."""
-    found = []
-    for token in _TOKEN_SPLIT.split(line):
-        if "." in token or "::" in token or token.count(":") >= 6:
-            found.extend(cut for cut in _ip_cuts(token) if _is_personal_ip(cut))
-    if "@" in line:
-        for mail in _MAIL.findall(line):
-            mail = mail.strip(".")
-            local, _, domain = mail.partition("@")
-            if not any(char.isalnum() for char in local) or not any(char.isalnum() for char in domain):
-                continue
-            if mail == ANONYMISED_MAIL or domain.endswith(SYSTEMD_UNIT_SUFFIXES):
-                continue
-            found.append(mail)
-    return found
 
 
 # --- corpus --------------------------------------------------------------------------------

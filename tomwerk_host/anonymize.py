@@ -245,6 +245,14 @@ def _replacement(replacement: bytes, original_length: int, keep_length: bool) ->
     return replacement + b" " * (original_length - len(replacement)) if keep_length else replacement
 
 
+def _joined(pieces: list[bytes], data: bytes, done: int) -> bytes:
+    """The replaced pieces and the rest of data after done; data itself when nothing was replaced."""
+    if not pieces:
+        return data
+    pieces.append(data[done:])
+    return b"".join(pieces)
+
+
 def _anonymize_ipv6(data: bytes, pattern: re.Pattern[bytes], keep_length: bool) -> bytes:
     pieces, done = [], 0
     reversed_data = None
@@ -268,10 +276,7 @@ def _anonymize_ipv6(data: bytes, pattern: re.Pattern[bytes], keep_length: bool) 
         if length is not None:
             pieces += (data[done:start], _replacement(IP_REPLACEMENT, length, keep_length))
             done = start + length  # a glued port stays
-    if not pieces:
-        return data
-    pieces.append(data[done:])
-    return b"".join(pieces)
+    return _joined(pieces, data, done)
 
 
 def _anonymize_ipv4(data: bytes, keep_length: bool) -> bytes:
@@ -285,10 +290,7 @@ def _anonymize_ipv4(data: bytes, keep_length: bool) -> bytes:
                 start -= 1
         pieces += (data[done:start], _replacement(IP_REPLACEMENT, end - start, keep_length))
         done = end
-    if not pieces:
-        return data
-    pieces.append(data[done:])
-    return b"".join(pieces)
+    return _joined(pieces, data, done)
 
 
 def _anonymize_mail(data: bytes, keep_length: bool) -> bytes:
@@ -308,10 +310,7 @@ def _anonymize_mail(data: bytes, keep_length: bool) -> bytes:
                 pieces += (data[done:start], _replacement(MAIL_REPLACEMENT, end - start, keep_length))
                 done = end
         at = data.find(b"@", max(at + 1, done))
-    if not pieces:
-        return data
-    pieces.append(data[done:])
-    return b"".join(pieces)
+    return _joined(pieces, data, done)
 
 
 def anonymize(data: bytes, *, keep_length: bool = False) -> bytes:

@@ -23,7 +23,10 @@ from .exporter.core import DEFAULT_STATE_DIR, TOM_ID, TomExporter
 
 
 def measure(exporter: TomExporter, only: frozenset[str] = frozenset()) -> dict:
-    """{"toms": {id: {compliant, reasons, collectors, observed}}, "collectors": {name: {active, error, ...}}}."""
+    """{"toms": {id: {compliant, reasons, collectors, observed}}, "collectors": {name: {active, error, ...}}}.
+
+    observed: the figures (name, labels, value) of that TOM, as its collector filed them (Report.gauge).
+    """
     toms: dict[str, dict] = {}
     collectors: dict[str, dict] = {}
     for collector, outcome in exporter.run_once():
@@ -32,7 +35,6 @@ def measure(exporter: TomExporter, only: frozenset[str] = frozenset()) -> dict:
             "error": outcome.error,
             "duration_seconds": round(outcome.duration, 3),
         }
-        observed = [{"name": s.name, "labels": dict(s.labels), "value": s.value} for s in outcome.samples]
         for tom, reasons in outcome.reasons.items():
             if only and tom not in only:
                 continue
@@ -41,7 +43,12 @@ def measure(exporter: TomExporter, only: frozenset[str] = frozenset()) -> dict:
             entry["compliant"] = entry["compliant"] and not reasons
             entry["reasons"] += reasons
             entry["collectors"].append(collector.name)
-            entry["observed"] += observed
+            # A TOM's figures only; one that names no TOM is of every TOM of its collector.
+            entry["observed"] += [
+                {"name": s.name, "labels": dict(s.labels), "value": s.value}
+                for s in outcome.samples
+                if s.tom in ("", tom)
+            ]
     return {"version": __version__, "toms": dict(sorted(toms.items())), "collectors": collectors}
 
 

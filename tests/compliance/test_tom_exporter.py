@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.compliance.conftest import get_host, host_toms
+from tests.compliance.conftest import get_host, host_toms, probe_result
 from tests.compliance.promql import EXPORTER_STATE, fetch_exporter, samples
 from tomwerk import ROOT
 
@@ -53,12 +53,10 @@ def test_exporters_bind_to_the_host_address_only(host, role_vars, evidence):
         assert listening.get(port) == {str(role_vars["tom_exporter_listen_address"])}, port
 
 
-def exporter_reasons(host, toms) -> list[str]:
-    """The exporter's own log lines on why these TOMs fail (it logs each finding once)."""
-    pattern = "|".join(re.escape(t) for t in toms)
-    wanted = f"tomwerk-exporter.*(({pattern}) not compliant|check failed)"
-    found = host.run(f"grep -hE '{wanted}' /var/log/syslog | tail -n 5")
-    return [line.split("]: ", 1)[-1] for line in found.stdout.splitlines()]
+def probe_reasons(host, command: str, toms: list[str]) -> dict[str, list[str]]:
+    """Why these TOMs fail, measured now by the host's probe: the exporter's collectors, run once."""
+    measured = probe_result(host, command, fresh=True)["toms"]
+    return {tom: measured[tom]["reasons"] if tom in measured else ["the probe does not measure it"] for tom in toms}
 
 
 def exported_state(exposition: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -92,7 +90,9 @@ def test_every_tom_of_the_host_is_exported_and_holds(
         evidence("tomwerk_tom_compliant, checked again", {tom: compliant.get(tom) for tom in failing})
         failing = sorted(tom for tom, value in compliant.items() if value != 1)
     # The message names the failing TOMs first: CI shows only its first line.
-    assert not failing, f"not compliant: {failing}; exporter log: {exporter_reasons(host, failing)}"
+    assert not failing, (
+        f"not compliant: {failing}; {probe_reasons(host, role_vars['tom_exporter_probe_command'], failing)}"
+    )
     # Fresh: checked within three check intervals (plus slack for a slow host).
     max_age = 3 * int(role_vars["tom_exporter_min_interval_seconds"]) + 30
     assert all(time.time() - ts < max_age for ts in checked.values()), checked

@@ -2,7 +2,8 @@
 
 Expected outputs come from the rules in the module documentation, written out by hand or
 built from templates (bench/anonymize_bench.py); "no personal data left" is judged by the
-bench's detector, which shares no pattern with the anonymiser (tokens plus ipaddress).
+detector of the log-privacy checks (tests/compliance/pii_scan.py, as the bench loads it),
+which shares no pattern with the anonymiser (tokens plus ipaddress).
 """
 
 from __future__ import annotations

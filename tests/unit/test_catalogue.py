@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.test_roles import ROLES, imported_roles
+from tests.unit.test_roles import ROLES
 from tomwerk import ROOT, catalogue, readme, runbooks
+from tomwerk.check_inventory import imported_roles
 from tomwerk.testindex import marked_tests
 
 TOMS = catalogue.load()

@@ -243,8 +243,11 @@ def test_label_guard_refuses_personal_data():
         with pytest.raises(ValueError):
             report.gauge("tomwerk_x", "x", 1, where=value)
     report.gauge("tomwerk_x", "x", 1, tom="TOM-SSH-01", type="yescrypt", policy="drop")
+    assert report.samples[-1].labels == (("policy", "drop"), ("type", "yescrypt"))  # the TOM is no label
     with pytest.raises(ValueError):
         report.gauge("tomwerk_x_total", "a gauge is no counter", 1)
+    with pytest.raises(ValueError):
+        report.gauge("tomwerk_x", "x", 1, tom="ssh-01")
 
 
 def test_collector_names_must_be_unique():
@@ -263,6 +266,34 @@ def test_collector_registry_matches_the_catalogue():
         assert c.name and c.role and c.toms
         for tom in c.toms:
             assert families.get(tom) == c.name, f"{tom} is not of family {c.name} in toms.yml"
+
+
+def test_a_probing_collector_declares_its_probe_and_caches_only_successes():
+    with pytest.raises(TypeError):
+
+        class Undeclared(core.ProbingCollector):  # no probe, no cache time
+            pass
+
+    class Probe:
+        def ask(self, target):
+            return answers[target]
+
+    class Probing(core.ProbingCollector, probe=Probe, cache_seconds=60.0):
+        def ask_all(self, targets):
+            return self.probe_each(tuple(targets), targets, self._probe.ask, bool)
+
+    clock, answers = FakeClock(), {"a": True, "b": False}
+    collector = Probing(clock=clock)
+    assert isinstance(collector._probe, Probe)
+    assert collector.ask_all(["a", "b"]) == {"a": True, "b": False}
+    answers["b"] = True
+    assert collector.ask_all(["a", "b"]) == {"a": True, "b": True}  # a failure is asked again
+    answers["b"] = False
+    assert collector.ask_all(["a", "b"])["b"] is True  # successes are kept ...
+    clock.now += 60
+    assert collector.ask_all(["a", "b"])["b"] is False  # ... for cache_seconds
+    answers["a"] = False
+    assert collector.ask_all(["a"]) == {"a": False}  # other targets: probed anew
 
 
 # --------------------------------------------------------------------- conventions

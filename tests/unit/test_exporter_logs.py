@@ -142,6 +142,15 @@ def test_large_backlog_is_read_in_bounded_steps(setup):
     assert all(r[2] <= 50 for r in host.read)
 
 
+def test_cleanup_and_collector_read_the_attack_log_alike():
+    """The cleanup that deletes (tomwerk-log-privacy) and the figure that proves date entries
+    and find rotated files with the same code."""
+    from tomwerk_host import log_privacy
+
+    assert logs.entry_time is log_privacy.entry_time
+    assert logs.ROTATED_SUFFIX_RE is log_privacy.ROTATED_SUFFIX_RE
+
+
 def test_old_attack_entry_is_a_finding(setup):
     log, state = setup
     live = log / "tomwerk" / "attack.log"

@@ -13,8 +13,11 @@ import json
 import pytest
 
 from tests.unit.test_exporter import ALL_TOMS, STATE_DIR, RecordedHost, make_exporter, scrape
+from tests.unit.test_exporter_backup import make_backup_exporter
 from tests.unit.test_exporter_collectors import DRIFTS
+from tests.unit.test_exporter_org import make_org_exporter
 from tomwerk_host import probe
+from tomwerk_host.exporter.collectors import all_collectors
 from tomwerk_host.exporter.collectors.ssh import SSHD_T
 
 
@@ -47,6 +50,62 @@ def test_observed_figures_travel_with_the_verdict():
     measured = probe.measure(make_exporter())["toms"]["TOM-PWD-01"]
     names = {o["name"] for o in measured["observed"]}
     assert "tomwerk_password_weak_hash_accounts" in names, names
+
+
+def observed_names(measured: dict) -> dict[str, set[str]]:
+    return {tom: {o["name"] for o in entry["observed"]} for tom, entry in measured["toms"].items()}
+
+
+def test_a_tom_holds_only_its_own_figures():
+    """The ssh collector decides three TOMs; each gets the figures of its own conditions."""
+    names = observed_names(probe.measure(make_exporter()))
+    assert names["TOM-SSH-01"] == {"tomwerk_ssh_password_auth_enabled"}
+    assert names["TOM-SSH-02"] == {"tomwerk_ssh_login_allowed_accounts", "tomwerk_ssh_unexpected_key_files"}
+    assert names["TOM-SSH-03"] == {"tomwerk_ssh_weak_algorithms_offered"}
+
+
+@pytest.mark.parametrize(
+    "exporter", [make_exporter, make_backup_exporter, make_org_exporter], ids=["web", "backup", "org"]
+)
+def test_figures_are_split_by_tom_as_the_catalogue_lists_them(exporter):
+    """Every figure lands under a TOM, none under one that toms.yml does not list it for, and the
+    multi-TOM collectors (ssh, backup, org) split theirs: no figure under all of their TOMs."""
+    import yaml
+
+    from tomwerk import ROOT
+
+    listed: dict[str, set[str]] = {}
+    for entry in yaml.safe_load((ROOT / "toms.yml").read_text(encoding="utf-8"))["toms"]:
+        for metric in entry.get("metrics") or []:
+            listed.setdefault(metric, set()).add(entry["id"])
+    measured = probe.measure(exporter())
+    names = observed_names(measured)
+    for tom, found in names.items():
+        assert {n for n in found if n in listed and tom not in listed[n]} == set(), tom
+    scraped = {
+        name for name, _ in scrape(exporter()).samples if not name.startswith(("tomwerk_tom_", "tomwerk_collector_"))
+    }
+    assert set().union(*names.values()) == scraped
+    for collector in all_collectors():
+        toms = [t for t in collector.toms if t in names]
+        if len(toms) > 1:
+            assert set.intersection(*(names[t] for t in toms)) == set(), collector.name
+
+
+def test_collectors_of_several_toms_name_the_tom_of_each_figure():
+    """In a collector that decides more than one TOM, every gauge() says whose figure it is
+    (require_and_gauge takes the TOM of its condition)."""
+    import ast
+    import inspect
+
+    for collector in all_collectors():
+        if len(collector.toms) < 2:
+            continue
+        tree = ast.parse(inspect.getsource(type(collector)))
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "gauge"]
+        assert calls, collector.name
+        for call in calls:
+            assert "tom" in {k.arg for k in call.keywords}, f"{collector.name}: gauge() in line {call.lineno}"
 
 
 def run_main(monkeypatch, argv, host=None):
@@ -94,7 +153,6 @@ def test_every_technical_tom_has_exactly_one_probe():
     import yaml
 
     from tomwerk import ROOT
-    from tomwerk_host.exporter.collectors import all_collectors
 
     catalogue = yaml.safe_load((ROOT / "toms.yml").read_text(encoding="utf-8"))["toms"]
     technical = {t["id"] for t in catalogue if t["kind"] == "technical"}

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from tomwerk import ROOT, catalogue, roledoc
+from tomwerk.check_inventory import imported_roles
 from tomwerk.inventory import plays, role_names, short_role
 from tomwerk.roledoc import read_yaml
 
@@ -34,12 +35,6 @@ def test_validate_entry_point_takes_the_same_options(role):
     assert "validate" in all_specs, "every role offers a validate entry point (checks only)"
     assert all_specs["validate"]["options"] == all_specs["main"]["options"]
     assert (ROOT / "roles" / role / "tasks" / "validate.yml").exists()
-
-
-def imported_roles(role: str) -> set[str]:
-    """The roles that role's main.yml imports (a support role such as tomwerk_host)."""
-    tasks = read_yaml(ROOT / "roles" / role / "tasks" / "main.yml")
-    return {short_role(t["ansible.builtin.import_role"]["name"]) for t in tasks if "ansible.builtin.import_role" in t}
 
 
 @pytest.mark.parametrize("role", ROLES)

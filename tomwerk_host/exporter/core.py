@@ -228,15 +228,24 @@ def expand(host: Host, pattern: str) -> list[str]:
     return paths
 
 
-def json_object(text: str, path: str) -> dict:
-    """A file's text as a JSON object, or CheckError naming the file."""
+def json_object(text: str, source: str, problem: str = "is not a JSON object") -> dict:
+    """A file's text or a command's output as a JSON object, or CheckError naming its source."""
     try:
         data = json.loads(text)
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise CheckError(f"{path} is not a JSON object")
+        raise CheckError(f"{source} {problem}")
     return data
+
+
+def is_number(value: object) -> bool:
+    """A JSON number (true and false are none)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def load_state(host: Host, directory: str, role: str) -> State | None:
@@ -269,6 +278,7 @@ class Sample(NamedTuple):
     documentation: str
     labels: tuple[tuple[str, str], ...]
     value: float
+    tom: str = ""  # the TOM it is evidence of; "": every TOM of its collector
 
 
 class Report:
@@ -284,20 +294,24 @@ class Report:
         if not ok:
             reasons.append(reason)
 
-    def gauge(self, name: str, documentation: str, value: float, /, **labels: str) -> None:
+    def gauge(self, name: str, documentation: str, value: float, /, *, tom: str = "", **labels: str) -> None:
+        """A figure: name{labels} = value. tom (not a label) is the TOM it is evidence of, which
+        `tomwerk-probe` files it under; a collector that decides several TOMs must name it."""
         # Checked here, so a bad name or a personal label value fails the
         # collector's run (compliant=0, logged) instead of reaching Prometheus.
         if not METRIC_NAME.match(name) or name.endswith("_total"):
             raise ValueError(f"bad gauge name {name}")
+        if tom and not TOM_ID.match(tom):
+            raise ValueError(f"bad TOM {tom!r} of {name}")
         for key, val in labels.items():
             if not LABEL_NAME.match(key) or not isinstance(val, str) or looks_personal(val):
                 raise ValueError(f"bad label {key}={val!r} on {name}")
-        self.samples.append(Sample(name, documentation, tuple(sorted(labels.items())), float(value)))
+        self.samples.append(Sample(name, documentation, tuple(sorted(labels.items())), float(value), tom))
 
     def require_and_gauge(self, tom: str, ok: bool, reason: str, name: str, documentation: str, /, **labels) -> None:
         """require(tom, ok, reason), and the condition as the gauge name: 1 if it holds, else 0."""
         self.require(tom, ok, reason)
-        self.gauge(name, documentation, 1 if ok else 0, **labels)
+        self.gauge(name, documentation, 1 if ok else 0, tom=tom, **labels)
 
 
 class Collector:
@@ -559,6 +573,53 @@ class SuccessCache:
         results = probe()
         self._cached = (now, key, results) if all(succeeded(v) for v in results.values()) else None
         return results
+
+
+class ProbingCollector(Collector):
+    """A collector that probes live services, declared as
+    `class MailCollector(ProbingCollector, probe=SmtpProbe, cache_seconds=300.0)`.
+
+    An instance probes with probe() unless given one (tests pass a recorded probe), and
+    keeps the results for cache_seconds while all of them succeed (SuccessCache).
+    """
+
+    probe_class: Callable[[], object]
+    cache_seconds: float
+
+    # Keywords, not class attributes: a subclass without them fails when it is defined.
+    def __init_subclass__(cls, *, probe: Callable[[], object], cache_seconds: float, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.probe_class = probe
+        cls.cache_seconds = cache_seconds
+
+    def __init__(self, probe=None, clock=time.monotonic, cache_seconds: float | None = None) -> None:
+        self._probe = probe or self.probe_class()
+        self._cache = SuccessCache(self.cache_seconds if cache_seconds is None else cache_seconds, clock)
+
+    def probe_each(self, key: object, targets, probe_one: Callable, succeeded: Callable[[object], bool]) -> dict:
+        """{target: probe_one(target)} for every target, from the cache while all of them succeeded.
+
+        key names what the results depend on (targets, ports, files): another key probes anew.
+        """
+        return self._cache.get(key, lambda: {target: probe_one(target) for target in targets}, succeeded)
+
+
+# TLS versions as ssl names them, and the floor of TOM-TLS-03 and TOM-TLS-04.
+TLS_VERSIONS = {"TLSv1": 1.0, "TLSv1.1": 1.1, "TLSv1.2": 1.2, "TLSv1.3": 1.3}
+
+
+def tls_strong_enough(version: str) -> bool:
+    """A negotiated version ("TLSv1.3"; "" for no session) is TLS 1.2 or newer."""
+    return TLS_VERSIONS.get(version, 0) >= 1.2
+
+
+def unverified_tls_context() -> ssl.SSLContext:
+    """A client context that accepts any certificate: for probes that judge the session or
+    read the certificate, not trust it."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 # --------------------------------------------------------------------- HTTP

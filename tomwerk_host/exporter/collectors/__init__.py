@@ -3,7 +3,9 @@
 Adding a family (logs, backup, updates, tls, ...):
   1. write collectors/<family>.py with a core.Collector subclass: name (the
      collector label), role (its state file is /etc/tomwerk/state/<role>.json),
-     toms, and check(state, host) -> Report with a require() per TOM;
+     toms, and check(state, host) -> Report with a require() per TOM (a collector that
+     probes live services: core.ProbingCollector, with its probe and cache time; one of
+     several TOMs names the TOM of each figure: gauge(..., tom=...));
   2. add the class to COLLECTORS below;
   3. add recorded fixtures and drift cases to tests/unit/test_exporter_collectors.py.
 """

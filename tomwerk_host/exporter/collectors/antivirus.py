@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, json_object, load_state
+from ..core import CheckError, Collector, Host, Report, State, is_number, json_object, load_state
 
 AV = "TOM-AV-01"
 MAIL = "TOM-AV-02"
@@ -37,10 +37,6 @@ DB_SUFFIXES = (
     ".ftm", ".idb", ".cbc", ".yar", ".yara", ".crb", ".cat", ".pwdb", ".info",
 )  # fmt: skip
 CVD_SUFFIXES = (".cvd", ".cld", ".cud")
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def cvd_build_time(header: str) -> float | None:
@@ -60,11 +56,11 @@ def scan_result(text: str, path: str) -> dict:
     data = json_object(text, path)
     last = data.get("last_completed_timestamp")
     if last is not None:
-        if not _number(last):
+        if not is_number(last):
             raise CheckError(f"{path}: last_completed_timestamp is not a number")
         for field in ("files_scanned", "infected_files", "errors"):
             value = data.get(field)
-            if not _number(value) or value < 0:
+            if not is_number(value) or value < 0:
                 raise CheckError(f"{path}: {field} is not a count")
     return data
 
@@ -143,11 +139,13 @@ class AntivirusCollector(Collector):
             "tomwerk_antivirus_signature_databases",
             "Signature database files in clamd's DatabaseDirectory (TOM-AV-01).",
             len(names),
+            tom=AV,
         )
         report.gauge(
             "tomwerk_antivirus_signature_max_age_seconds",
             "Age the newest signature database may reach (TOM-AV-01), from antivirus_signature_max_age_days.",
             max_days * DAY,
+            tom=AV,
         )
         if not _require_recent(
             report,
@@ -162,6 +160,7 @@ class AntivirusCollector(Collector):
             "tomwerk_antivirus_signature_timestamp_seconds",
             "Build time of the newest signature database (CVD header, else file mtime) (TOM-AV-01).",
             newest,
+            tom=AV,
         )
 
     def _scan(self, report: Report, host: Host, path: str, max_hours: int, now: float) -> None:
@@ -169,6 +168,7 @@ class AntivirusCollector(Collector):
             "tomwerk_antivirus_scan_max_age_seconds",
             "Age the last completed scan may reach (TOM-AV-01), from antivirus_scan_max_age_hours.",
             max_hours * HOUR,
+            tom=AV,
         )
         text = host.read_optional(path)
         result = scan_result(text, path) if text is not None else {}
@@ -188,16 +188,20 @@ class AntivirusCollector(Collector):
             "tomwerk_antivirus_last_scan_timestamp_seconds",
             "Unix time the last scan completed (TOM-AV-01).",
             last,
+            tom=AV,
         )
         report.gauge(
             "tomwerk_antivirus_infected_files",
             "Files the last completed scan found infected (TOM-AV-01).",
             infected,
+            tom=AV,
         )
         report.gauge(
-            "tomwerk_antivirus_scanned_files", "Files the last completed scan scanned.", result["files_scanned"]
+            "tomwerk_antivirus_scanned_files", "Files the last completed scan scanned.", result["files_scanned"], tom=AV
         )
-        report.gauge("tomwerk_antivirus_scan_errors", "Files the last completed scan could not scan.", result["errors"])
+        report.gauge(
+            "tomwerk_antivirus_scan_errors", "Files the last completed scan could not scan.", result["errors"], tom=AV
+        )
 
     def _milter(self, report: Report, host: Host, milter: str, milters: dict[str, list[str]]) -> None:
         active = service_active(host, "clamav-milter")
@@ -211,6 +215,7 @@ class AntivirusCollector(Collector):
             "tomwerk_antivirus_milter_up",
             "1 if clamav-milter runs and postfix hands it incoming mail, else 0 (TOM-AV-02).",
             1 if active and wired else 0,
+            tom=MAIL,
         )
 
     def _spam(self, report: Report, host: Host, milter: str, milters: dict[str, list[str]]) -> None:
@@ -221,7 +226,10 @@ class AntivirusCollector(Collector):
             spamd = False
             report.require(MAIL, False, f"spamd does not answer: {exc}")
         report.gauge(
-            "tomwerk_spam_spamd_up", "1 if spamd answers a PING from spamc, else 0 (TOM-AV-02).", 1 if spamd else 0
+            "tomwerk_spam_spamd_up",
+            "1 if spamd answers a PING from spamc, else 0 (TOM-AV-02).",
+            1 if spamd else 0,
+            tom=MAIL,
         )
         active = service_active(host, "spamass-milter")
         report.require(MAIL, active, "spamass-milter is not running")
@@ -231,6 +239,7 @@ class AntivirusCollector(Collector):
             "tomwerk_spam_milter_up",
             "1 if spamass-milter runs and postfix hands it mail received over SMTP, else 0 (TOM-AV-02).",
             1 if active and wired else 0,
+            tom=MAIL,
         )
 
 

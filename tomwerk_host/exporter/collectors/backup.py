@@ -60,16 +60,19 @@ class BackupCollector(Collector):
             "tomwerk_backup_locations_configured",
             "Backup locations configured for this host (backup_locations).",
             len(locations),
+            tom=CITIES,
         )
         report.gauge(
             "tomwerk_backup_max_age_seconds",
             "Age the last successful backup of a location may reach (backup_max_age_hours, TOM-BAK-01).",
             max_age,
+            tom=DAILY,
         )
         report.gauge(
             "tomwerk_backup_min_cities",
             "Cities that must hold a fresh backup (backup_min_cities, TOM-BAK-02).",
             min_cities,
+            tom=CITIES,
         )
         report.require(
             RETENTION,
@@ -80,7 +83,7 @@ class BackupCollector(Collector):
             reason = f"no backup has run yet ({status_file} is missing)"
             for tom in self.toms:
                 report.require(tom, False, reason)
-            report.gauge("tomwerk_backup_fresh_cities", FRESH_CITIES_HELP, 0)
+            report.gauge("tomwerk_backup_fresh_cities", FRESH_CITIES_HELP, 0, tom=CITIES)
             return report
 
         fresh_cities = set()
@@ -118,6 +121,7 @@ class BackupCollector(Collector):
                     "tomwerk_backup_restore_drill_timestamp_seconds",
                     "Unix time of the newest restore drill from the location.",
                     drill[location]["timestamp"],
+                    tom=DAILY,
                     **labels,
                 )
                 report.gauge(
@@ -125,6 +129,7 @@ class BackupCollector(Collector):
                     "1 if the newest restore drill from the location restored every file identically, else 0 "
                     "(TOM-BAK-01).",
                     1 if drill[location]["success"] else 0,
+                    tom=DAILY,
                     **labels,
                 )
         report.require(
@@ -133,7 +138,7 @@ class BackupCollector(Collector):
             f"backups younger than {max_age // HOUR} h are in {len(fresh_cities)} cities"
             f"{' (' + ', '.join(sorted(fresh_cities)) + ')' if fresh_cities else ''}, fewer than {min_cities}",
         )
-        report.gauge("tomwerk_backup_fresh_cities", FRESH_CITIES_HELP, len(fresh_cities))
+        report.gauge("tomwerk_backup_fresh_cities", FRESH_CITIES_HELP, len(fresh_cities), tom=CITIES)
         return report
 
     def _location_figures(self, report: Report, entry: dict, labels: dict) -> None:
@@ -141,6 +146,7 @@ class BackupCollector(Collector):
             "tomwerk_backup_last_attempt_timestamp_seconds",
             "Unix time the latest backup run to the location started.",
             entry["last_attempt"],
+            tom=DAILY,
             **labels,
         )
         report.gauge(
@@ -148,12 +154,14 @@ class BackupCollector(Collector):
             "1 if the latest backup run to the location succeeded in every step, else 0 (reason in the journal "
             "of tomwerk-backup.service).",
             1 if entry["error"] == "" else 0,
+            tom=DAILY,
             **labels,
         )
         report.gauge(
             "tomwerk_backup_duration_seconds",
             "How long the latest backup run to the location took.",
             entry["duration_seconds"],
+            tom=DAILY,
             **labels,
         )
         optional = (
@@ -162,28 +170,32 @@ class BackupCollector(Collector):
                 "Unix time the latest successful backup run to the location started (TOM-BAK-01); "
                 "absent before the first success.",
                 entry["last_success"],
+                DAILY,
             ),
             (
                 "tomwerk_backup_added_bytes",
                 "Bytes the newest snapshot added to the location's repository, after deduplication.",
                 entry["added_bytes"],
+                DAILY,
             ),
             (
                 "tomwerk_backup_check_success",
                 "1 if the latest restic check of the location's repository passed, else 0 (TOM-BAK-01); "
                 "absent before the first check.",
                 None if entry["check_ok"] is None else int(entry["check_ok"]),
+                DAILY,
             ),
             (
                 "tomwerk_backup_forget_success",
                 "1 if the latest forget/prune by the retention policy succeeded at the location, else 0 "
                 "(TOM-BAK-03); absent before the first one.",
                 None if entry["forget_ok"] is None else int(entry["forget_ok"]),
+                RETENTION,
             ),
         )
-        for name, documentation, value in optional:
+        for name, documentation, value, tom in optional:
             if value is not None:
-                report.gauge(name, documentation, value, **labels)
+                report.gauge(name, documentation, value, tom=tom, **labels)
 
 
 FRESH_CITIES_HELP = "Distinct cities with a backup of this host younger than backup_max_age_hours (TOM-BAK-02)."

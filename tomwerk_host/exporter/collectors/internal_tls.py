@@ -29,14 +29,13 @@ import ssl
 import time
 from typing import NamedTuple
 
-from ..core import Collector, Host, Report, State, SuccessCache
+from ..core import Host, ProbingCollector, Report, State, tls_strong_enough
 
 TOM = "TOM-TLS-04"
 PROBE_CACHE_SECONDS = 300.0
 PROBE_TIMEOUT = 5.0
 # Pages without metrics, each answered with 200 by its exporter.
 PROBE_PATHS = {"tomwerk_exporter": "/favicon.ico", "node_exporter": "/"}
-VERSIONS = {"TLSv1": 1.0, "TLSv1.1": 1.1, "TLSv1.2": 1.2, "TLSv1.3": 1.3}
 STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 
 
@@ -51,11 +50,7 @@ class Probed(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return not self.plaintext_served and not self.anonymous_served and strong_enough(self.version)
-
-
-def strong_enough(version: str) -> bool:
-    return VERSIONS.get(version, 0) >= 1.2
+        return not self.plaintext_served and not self.anonymous_served and tls_strong_enough(self.version)
 
 
 class EndpointProbe:
@@ -105,21 +100,14 @@ class EndpointProbe:
             return tls.version() or "", ssl.cert_time_to_seconds(tls.getpeercert()["notAfter"])
 
 
-class InternalTlsCollector(Collector):
+class InternalTlsCollector(ProbingCollector, probe=EndpointProbe, cache_seconds=PROBE_CACHE_SECONDS):
     name = "internal_tls"
     role = "tom_exporter"
     toms = (TOM,)
 
-    def __init__(
-        self,
-        probe: EndpointProbe | None = None,
-        clock=time.monotonic,
-        wall=time.time,
-        cache_seconds: float = PROBE_CACHE_SECONDS,
-    ):
-        self._probe = probe or EndpointProbe()
+    def __init__(self, probe=None, clock=time.monotonic, wall=time.time, cache_seconds: float | None = None):
+        super().__init__(probe, clock, cache_seconds)
         self._wall = wall
-        self._cache = SuccessCache(cache_seconds, clock)
 
     def check(self, state: State, host: Host) -> Report:
         address = state.text("tom_exporter_listen_address")
@@ -132,7 +120,9 @@ class InternalTlsCollector(Collector):
         if state.value("tom_exporter_node_exporter") is True:
             endpoints["node_exporter"] = state.integer("tom_exporter_node_exporter_port", 1, 65535)
         key = (address, tuple(sorted(endpoints.items())), tuple(sorted(files.items())))
-        found = self._cache.get(key, lambda: self._probe_all(address, endpoints, files), lambda p: p.ok)
+        found = self.probe_each(
+            key, endpoints, lambda service: self._probed(address, service, endpoints[service], files), lambda p: p.ok
+        )
         now = self._wall()
         report = Report()
         for service, port in endpoints.items():
@@ -140,7 +130,7 @@ class InternalTlsCollector(Collector):
             where = f"{service} (port {port})"
             report.require(TOM, not p.plaintext_served, f"{where} serves plain HTTP")
             report.require(TOM, not p.anonymous_served, f"{where} serves a TLS client without a certificate")
-            report.require(TOM, strong_enough(p.version), f"{where}: no mutual-TLS session of TLS 1.2+: {p.error}")
+            report.require(TOM, tls_strong_enough(p.version), f"{where}: no mutual-TLS session of TLS 1.2+: {p.error}")
             if p.not_after:
                 report.require(TOM, p.not_after > now, f"{where}: its certificate has expired")
             report.gauge(
@@ -160,7 +150,7 @@ class InternalTlsCollector(Collector):
                 "tomwerk_internal_tls_handshake_ok",
                 "1 if a client with this host's internal certificate is served over TLS 1.2 or newer and the "
                 "endpoint's certificate verifies against the internal CA for its address, else 0 (TOM-TLS-04).",
-                1 if strong_enough(p.version) else 0,
+                1 if tls_strong_enough(p.version) else 0,
                 service=service,
             )
             if p.not_after:
@@ -172,18 +162,15 @@ class InternalTlsCollector(Collector):
                 )
         return report
 
-    def _probe_all(self, address: str, endpoints: dict[str, int], files: dict[str, str]) -> dict[str, Probed]:
-        results = {}
-        for service, port in endpoints.items():
-            path = PROBE_PATHS[service]
-            plaintext = self._probe.plaintext(address, port, path)
-            anonymous = self._probe.anonymous(address, port, path, files["ca"])
-            try:
-                version, not_after = self._probe.authenticated(
-                    address, port, path, files["ca"], files["cert"], files["key"]
-                )
-                error = ""
-            except (OSError, ssl.SSLError) as exc:
-                version, not_after, error = "", 0.0, str(exc) or type(exc).__name__
-            results[service] = Probed(plaintext, anonymous, version, not_after, error)
-        return results
+    def _probed(self, address: str, service: str, port: int, files: dict[str, str]) -> Probed:
+        path = PROBE_PATHS[service]
+        plaintext = self._probe.plaintext(address, port, path)
+        anonymous = self._probe.anonymous(address, port, path, files["ca"])
+        try:
+            version, not_after = self._probe.authenticated(
+                address, port, path, files["ca"], files["cert"], files["key"]
+            )
+            error = ""
+        except (OSError, ssl.SSLError) as exc:
+            version, not_after, error = "", 0.0, str(exc) or type(exc).__name__
+        return Probed(plaintext, anonymous, version, not_after, error)

@@ -24,15 +24,17 @@ module.
 
 from __future__ import annotations
 
-import datetime as dt
 import fnmatch
 import json
 import os
-import re
 import stat
 import time
 
 from ...anonymize import anonymize
+
+# The attack log's cleanup (tomwerk-log-privacy) and this check date entries and find
+# rotated files with the same code, so the figure shows what the cleanup goes by.
+from ...log_privacy import ROTATED_SUFFIX_RE, entry_time
 from ..core import CheckError, Collector, Host, Report, State, StateError, expand
 
 ANONYMISED = "TOM-LOG-01"
@@ -41,18 +43,6 @@ FORWARDED = "TOM-LOG-03"
 DAY = 86400
 MAX_BYTES_PER_FILE = 16 << 20
 MAX_FILES = 200
-_STAMP = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))\s")
-_ROTATED = re.compile(r"\.\d{8}T\d{6}(?:-\d+)?$")
-
-
-def entry_time(line: bytes) -> float | None:
-    match = _STAMP.match(line)
-    if not match:
-        return None
-    try:
-        return dt.datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class _FileScan:
@@ -133,6 +123,7 @@ class LogsCollector(Collector):
             "tomwerk_log_forwarding_queue_bytes",
             "Bytes of log lines waiting on disk for the log server (rsyslog's disk-assisted queues, TOM-LOG-03).",
             size,
+            tom=FORWARDED,
         )
 
     def _server(self, report: Report, host: Host, state_dir: str) -> None:
@@ -187,12 +178,14 @@ class LogsCollector(Collector):
                 "Lines with an IP or mail address found in a log file since the exporter started or the file "
                 "was rotated (TOM-LOG-01; the attack log is not scanned).",
                 scan.findings,
+                tom=ANONYMISED,
                 file=path,
             )
             report.gauge(
                 "tomwerk_log_scanned_bytes",
                 "Bytes of a log file scanned for personal data so far (the file's current inode).",
                 scan.offset,
+                tom=ANONYMISED,
                 file=path,
             )
         for gone in set(self._files) - seen:
@@ -204,7 +197,9 @@ class LogsCollector(Collector):
             f"IP or mail addresses in {', '.join(leaking)}" if leaking else "",
         )
         report.require(ANONYMISED, not unreadable, f"cannot read {', '.join(unreadable)}")
-        report.gauge("tomwerk_log_scanned_files", "Log files scanned for personal data (TOM-LOG-01).", len(seen))
+        report.gauge(
+            "tomwerk_log_scanned_files", "Log files scanned for personal data (TOM-LOG-01).", len(seen), tom=ANONYMISED
+        )
 
     def _read(self, host: Host, path: str, offset: int, limit: int) -> bytes:
         try:
@@ -218,7 +213,7 @@ class LogsCollector(Collector):
         directory, base = os.path.split(attack_log)
         names = host.list_optional(directory) or []
         files = [attack_log] if base in names else []
-        files += [os.path.join(directory, n) for n in names if n.startswith(base + ".") and _ROTATED.search(n)]
+        files += [os.path.join(directory, n) for n in names if n.startswith(base + ".") and ROTATED_SUFFIX_RE.search(n)]
         oldest = None
         for path in files:
             first = self._read(host, path, 0, 256).split(b"\n", 1)[0]
@@ -236,6 +231,7 @@ class LogsCollector(Collector):
                 "Unix time of the oldest entry in the attack log and its rotated files (TOM-LOG-02); absent "
                 "when the attack log is empty.",
                 oldest,
+                tom=ATTACK,
             )
             report.require(
                 ATTACK,
@@ -246,6 +242,7 @@ class LogsCollector(Collector):
             "tomwerk_log_attack_retention_seconds",
             "How long attack-log entries may be kept (TOM-LOG-02), from log_privacy_attack_retention_days.",
             limit,
+            tom=ATTACK,
         )
         if attack_log in files:
             info = host.stat_of(attack_log)

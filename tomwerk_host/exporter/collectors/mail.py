@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import smtplib
 import socket
-import ssl
-import time
 
-from ..core import CheckError, Collector, Host, Report, State, SuccessCache
+from ..core import (
+    TLS_VERSIONS,
+    CheckError,
+    Host,
+    ProbingCollector,
+    Report,
+    State,
+    tls_strong_enough,
+    unverified_tls_context,
+)
 
 TOM = "TOM-TLS-03"
 POSTCONF = "/usr/sbin/postconf"
 PROBE_CACHE_SECONDS = 300.0
 PROBE_TIMEOUT = 5.0
-VERSIONS = {"TLSv1": 1.0, "TLSv1.1": 1.1, "TLSv1.2": 1.2, "TLSv1.3": 1.3}
 MAIN_SETTINGS = (
     "smtpd_tls_security_level",
     "smtp_tls_security_level",
@@ -51,38 +57,25 @@ class SmtpProbe:
         self.address = address
         self.timeout = timeout
 
-    @staticmethod
-    def _context() -> ssl.SSLContext:
-        # Encryption is judged here, not the certificate (internal PKI).
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-
     def starttls(self, port: int) -> str:
         try:
             with smtplib.SMTP(self.address, port, timeout=self.timeout, local_hostname="tomwerk-exporter") as smtp:
                 smtp.ehlo()
                 if not smtp.has_extn("starttls"):
                     return ""
-                smtp.starttls(context=self._context())
+                smtp.starttls(context=unverified_tls_context())  # encryption is judged, not the certificate
                 return smtp.sock.version() or ""
         except smtplib.SMTPException as exc:
             raise OSError(str(exc)) from None
 
     def wrapped(self, port: int) -> str:
         raw = socket.create_connection((self.address, port), timeout=self.timeout)
-        with raw, self._context().wrap_socket(raw) as tls:
+        with raw, unverified_tls_context().wrap_socket(raw) as tls:
             banner = tls.recv(512)
             tls.sendall(b"QUIT\r\n")
             if not banner.startswith(b"220"):
                 raise OSError("no SMTP greeting after the TLS handshake")
             return tls.version() or ""
-
-
-def strong_enough(version: str) -> bool:
-    """A probe's negotiated version ("TLSv1.3", "" for none) meets the TLS 1.2 floor."""
-    return VERSIONS.get(version, 0) >= 1.2
 
 
 def parse_postconf(text: str) -> dict[str, str]:
@@ -96,19 +89,13 @@ def parse_postconf(text: str) -> dict[str, str]:
     return values
 
 
-class MailCollector(Collector):
+class MailCollector(ProbingCollector, probe=SmtpProbe, cache_seconds=PROBE_CACHE_SECONDS):
     name = "mail"
     role = "mail_tls"
     toms = (TOM,)
 
-    def __init__(
-        self, probe: SmtpProbe | None = None, clock=time.monotonic, cache_seconds: float = PROBE_CACHE_SECONDS
-    ):
-        self._probe = probe or SmtpProbe()
-        self._cache = SuccessCache(cache_seconds, clock)
-
     def check(self, state: State, host: Host) -> Report:
-        choices = tuple(VERSIONS)[2:]
+        choices = tuple(TLS_VERSIONS)[2:]
         smtpd_min = state.text("mail_tls_smtpd_min_protocol", choices)
         smtp_min = state.text("mail_tls_smtp_min_protocol", choices)
         smtpd_level = state.text("mail_tls_smtpd_security_level")
@@ -148,8 +135,14 @@ class MailCollector(Collector):
                 min_version(live[name]),
                 direction=direction,
             )
-        for service, (version, error) in self._probes(ports).items():
-            ok = strong_enough(version)
+        handshakes = self.probe_each(
+            tuple(sorted(ports.items())),
+            ports,
+            lambda service: self._handshake(service, ports[service]),
+            lambda handshake: tls_strong_enough(handshake[0]),
+        )
+        for service, (version, error) in handshakes.items():
+            ok = tls_strong_enough(version)
             reason = error or ("offers no STARTTLS" if not version else f"negotiated {version}")
             report.require_and_gauge(
                 TOM,
@@ -162,18 +155,12 @@ class MailCollector(Collector):
             )
         return report
 
-    def _probes(self, ports: dict[str, int]) -> dict[str, tuple[str, str]]:
-        def probe_all() -> dict[str, tuple[str, str]]:
-            results = {}
-            for service, port in ports.items():
-                try:
-                    version = self._probe.wrapped(port) if service == "smtps" else self._probe.starttls(port)
-                    results[service] = (version, "")
-                except (OSError, ssl.SSLError) as exc:
-                    results[service] = ("", f"no TLS session: {exc}")
-            return results
-
-        return self._cache.get(tuple(sorted(ports.items())), probe_all, lambda result: strong_enough(result[0]))
+    def _handshake(self, service: str, port: int) -> tuple[str, str]:
+        """(negotiated TLS version, why there is none)."""
+        try:
+            return self._probe.wrapped(port) if service == "smtps" else self._probe.starttls(port), ""
+        except OSError as exc:  # ssl.SSLError too
+            return "", f"no TLS session: {exc}"
 
 
 def min_version(value: str) -> float:
@@ -181,9 +168,9 @@ def min_version(value: str) -> float:
     words = value.replace(",", " ").replace(":", " ").split()
     for word in words:
         if word.startswith(">="):
-            return VERSIONS.get(word[2:], 0.0)
+            return TLS_VERSIONS.get(word[2:], 0.0)
     excluded = {w[1:] for w in words if w.startswith("!")}
-    for name, number in VERSIONS.items():
+    for name, number in TLS_VERSIONS.items():
         if name not in excluded:
             return number
     return 0.0

@@ -23,9 +23,8 @@ import os
 import re
 import socket
 import struct
-import time
 
-from ..core import CheckError, Collector, Host, Report, State, SuccessCache
+from ..core import CheckError, Host, ProbingCollector, Report, State
 
 TOM = "TOM-MEET-01"
 PROBE_CACHE_SECONDS = 60.0
@@ -152,16 +151,10 @@ FILES = (
 )
 
 
-class MeetCollector(Collector):
+class MeetCollector(ProbingCollector, probe=StunProbe, cache_seconds=PROBE_CACHE_SECONDS):
     name = "meet"
     role = "jitsi"
     toms = (TOM,)
-
-    def __init__(
-        self, probe: StunProbe | None = None, clock=time.monotonic, cache_seconds: float = PROBE_CACHE_SECONDS
-    ):
-        self._probe = probe or StunProbe()
-        self._cache = SuccessCache(cache_seconds, clock)
 
     def check(self, state: State, host: Host) -> Report:
         own = state.texts("jitsi_own_domains")
@@ -196,7 +189,8 @@ class MeetCollector(Collector):
                     "1 if config.js sets disableThirdPartyRequests: true (no gravatar, fonts or other third-party "
                     "requests from the browsers), else 0 (TOM-MEET-01).",
                 )
-        for server, up in self._stun(servers).items():
+        # Only answers are cached: a server that failed is asked again at the next check.
+        for server, up in self.probe_each(tuple(servers), servers, self._binding, bool).items():
             report.require_and_gauge(
                 TOM,
                 up,
@@ -207,16 +201,9 @@ class MeetCollector(Collector):
             )
         return report
 
-    def _stun(self, servers: list[str]) -> dict[str, bool]:
-        def ask_all() -> dict[str, bool]:
-            results = {}
-            for server in servers:
-                name, _, port = server.rpartition(":")
-                try:
-                    results[server] = self._probe.binding(name, int(port))
-                except OSError:
-                    results[server] = False
-            return results
-
-        # Only answers are cached: a server that failed is asked again at the next check.
-        return self._cache.get(tuple(servers), ask_all, bool)
+    def _binding(self, server: str) -> bool:
+        name, _, port = server.rpartition(":")
+        try:
+            return self._probe.binding(name, int(port))
+        except OSError:
+            return False

@@ -13,11 +13,10 @@ module: only dates and counts do.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, StateError, one_line
+from ..core import CheckError, Collector, Host, Report, State, StateError, is_count, json_object, one_line
 
 ACCESS_LOG = "/usr/local/bin/tomwerk-access-log"
 REVIEW = "TOM-ORG-01"
@@ -80,17 +79,20 @@ class OrgCollector(Collector):
                 "Unix time of the newest recorded review of all measures, 00:00 UTC of its date (TOM-ORG-01); "
                 "absent when none is recorded.",
                 at,
+                tom=REVIEW,
             )
         report.gauge(
             "tomwerk_org_reviews_recorded",
             "Reviews of all measures recorded in the inventory (TOM-ORG-01).",
             len(dates),
+            tom=REVIEW,
         )
         report.gauge(
             "tomwerk_org_review_max_age_seconds",
             "Age the newest review may reach before the next one is overdue (TOM-ORG-01), "
             "from tom_records_review_max_age_days.",
             max_age,
+            tom=REVIEW,
         )
 
     def _journal(self, report: Report, status: dict, hours: int) -> None:
@@ -108,6 +110,7 @@ class OrgCollector(Collector):
             "tomwerk_access_journal_intact",
             "1 if the hash chain of the journal of accesses to customer data verifies, else 0 (TOM-ORG-02).",
             1 if intact else 0,
+            tom=JOURNAL,
         )
         if not intact:
             return  # a broken journal cannot be counted; the counts below are unknown, so absent
@@ -115,18 +118,21 @@ class OrgCollector(Collector):
             "tomwerk_access_journal_entries",
             "Entries (accesses and notifications) in the access journal (TOM-ORG-02); absent when it is not intact.",
             status["entries"],
+            tom=JOURNAL,
         )
         report.gauge(
             "tomwerk_access_journal_open_notifications",
             "Accesses to customer data the customer has not been told about yet (TOM-ORG-02); "
             "absent when the journal is not intact.",
             status["open"],
+            tom=JOURNAL,
         )
         report.gauge(
             "tomwerk_access_journal_overdue_notifications",
             "Accesses to customer data not reported to the customer within tom_records_notify_within_hours "
             "(TOM-ORG-02); absent when the journal is not intact.",
             status["overdue"],
+            tom=JOURNAL,
         )
         if status["oldest_open_access_timestamp"] is not None:
             report.gauge(
@@ -134,6 +140,7 @@ class OrgCollector(Collector):
                 "Unix time of the oldest access to customer data the customer has not been told about "
                 "(TOM-ORG-02); absent when none is open or the journal is not intact.",
                 status["oldest_open_access_timestamp"],
+                tom=JOURNAL,
             )
 
 
@@ -158,17 +165,11 @@ def review_dates(state: State) -> list[str]:
 
 def access_status(text: str) -> dict:
     """tomwerk-access-log status output, with the fields the check reads in their types."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise CheckError("tomwerk-access-log status printed no JSON object")
+    data = json_object(text, "tomwerk-access-log status", "printed no JSON object")
     if not isinstance(data.get("intact"), bool) or not isinstance(data.get("problem"), str):
         raise CheckError("tomwerk-access-log status printed no intact or problem field")
     for field in COUNTS:
-        value = data.get(field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not is_count(data.get(field)):
             raise CheckError(f"tomwerk-access-log status printed no count {field}")
     oldest = data.get("oldest_open_access_timestamp", "missing")
     if oldest is not None and (isinstance(oldest, bool) or not isinstance(oldest, (int, float))):

@@ -92,6 +92,7 @@ class SshCollector(Collector):
             "Accounts sshd lets log in (TOM-SSH-02): allowed by Allow/DenyUsers/Groups and PermitRootLogin, "
             "with a login shell and an authorized key.",
             _login_allowed_accounts(sshd, host),
+            tom=ADMINS,
         )
         return report
 
@@ -117,6 +118,7 @@ class SshCollector(Collector):
             "tomwerk_ssh_password_auth_enabled",
             "1 if sshd -T reports PasswordAuthentication or KbdInteractiveAuthentication yes (TOM-SSH-01).",
             1 if enabled else 0,
+            tom=KEYS_ONLY,
         )
 
     def _admins(self, report: Report, sshd: SshdConfig, host: Host, admins: list[str], keys_dir: str) -> None:
@@ -151,6 +153,7 @@ class SshCollector(Collector):
             "tomwerk_ssh_unexpected_key_files",
             "Files in the root-owned key directory that belong to no named admin (TOM-SSH-02).",
             len(unexpected),
+            tom=ADMINS,
         )
 
     def _crypto(self, report: Report, sshd: SshdConfig, lists: dict[str, list[str]]) -> None:
@@ -165,6 +168,7 @@ class SshCollector(Collector):
             "tomwerk_ssh_weak_algorithms_offered",
             "Kex, cipher, MAC and host key algorithms sshd offers that are not in the strong lists (TOM-SSH-03).",
             weak,
+            tom=CRYPTO,
         )
 
 

@@ -28,10 +28,9 @@ import hashlib
 import http.client
 import re
 import socket
-import ssl
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, StateError, one_line
+from ..core import CheckError, Collector, Host, Report, State, StateError, one_line, unverified_tls_context
 
 HTTPS = "TOM-TLS-01"
 COOKIES = "TOM-WEB-01"
@@ -182,23 +181,19 @@ class _Https(http.client.HTTPSConnection):
 
 
 class Probe:
-    """This host's web server as a visitor sees it; tests pass recorded answers instead."""
+    """This host's web server as a visitor sees it; tests pass recorded answers instead.
+
+    The certificate is read, not trusted: the ACME check judges it.
+    """
 
     def __init__(self, address: str = "127.0.0.1", timeout: float = PROBE_TIMEOUT):
         self.address = address
         self.timeout = timeout
 
-    def _context(self) -> ssl.SSLContext:
-        # The certificate is read, not trusted: the ACME check judges it.
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-
     def certificate(self, port: int, server_name: str) -> bytes:
         """DER of the certificate served for server_name (SNI)."""
         raw = socket.create_connection((self.address, port), timeout=self.timeout)
-        with raw, self._context().wrap_socket(raw, server_hostname=server_name) as tls:
+        with raw, unverified_tls_context().wrap_socket(raw, server_hostname=server_name) as tls:
             der = tls.getpeercert(binary_form=True)
         if not der:
             raise OSError("no certificate served")
@@ -206,7 +201,7 @@ class Probe:
 
     def get(self, port: int, server_name: str, path: str, tls: bool) -> Answer:
         if tls:
-            conn = _Https(self.address, port, server_name, timeout=self.timeout, context=self._context())
+            conn = _Https(self.address, port, server_name, timeout=self.timeout, context=unverified_tls_context())
         else:
             conn = http.client.HTTPConnection(self.address, port, timeout=self.timeout)
         try:
@@ -277,6 +272,7 @@ class WebTlsCollector(Collector):
                 "tomwerk_web_unexpected_cookies",
                 "Cookies a site sets that web_tls_allowed_cookies does not allow (TOM-WEB-01); 0 is compliant.",
                 len(unexpected),
+                tom=COOKIES,
                 name=site,
             )
         return report
@@ -320,6 +316,7 @@ class WebTlsCollector(Collector):
             "tomwerk_tls_hsts_max_age_seconds",
             "HSTS max-age a site sends over HTTPS (TOM-TLS-01); 0 without the header.",
             age or 0,
+            tom=HTTPS,
             name=site,
         )
         return answer.cookies()
@@ -335,6 +332,7 @@ class WebTlsCollector(Collector):
             "tomwerk_tls_certificate_expiry_timestamp_seconds",
             "Unix time the certificate a site serves expires (notAfter).",
             cert.not_after,
+            tom=HTTPS,
             name=site,
         )
 

@@ -25,18 +25,13 @@ Only counts and times leave this module: no package names.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 
-from ..core import CheckError, Collector, Host, Report, State, StateError, json_object
+from ..core import CheckError, Collector, Host, Report, State, StateError, is_count, is_number, json_object
 
 TOM = "TOM-UPD-01"
 DAY = 86400
 PENDING_CACHE_SECONDS = 300.0
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _utc(at: float) -> str:
@@ -183,34 +178,28 @@ def run_status(text: str, path: str) -> dict:
     """The status file with the fields the check reads in their types (null: no run of that kind yet)."""
     data = json_object(text, path)
     for field in ("last_run_timestamp", "last_success_timestamp"):
-        if data.get(field) is not None and not _number(data[field]):
+        if data.get(field) is not None and not is_number(data[field]):
             raise CheckError(f"{path}: {field} is not a number")
     if data.get("last_run_timestamp") is not None:
         if not isinstance(data.get("last_run_success"), bool):
             raise CheckError(f"{path}: last_run_success is not true or false")
         count = data.get("packages_upgraded")
-        if not _number(count) or count < 0:
+        if not is_number(count) or count < 0:
             raise CheckError(f"{path}: packages_upgraded is not a count")
     return data
 
 
 def pending_output(text: str) -> dict:
     """tomwerk-updates-status pending output, with the fields the check reads in their types."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise CheckError("tomwerk-updates-status pending printed no JSON object")
+    data = json_object(text, "tomwerk-updates-status pending", "printed no JSON object")
     for field in ("security", "other"):
-        value = data.get(field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not is_count(data.get(field)):
             raise CheckError(f"tomwerk-updates-status pending printed no count {field}")
     if not isinstance(data.get("reboot_required"), bool):
         raise CheckError("tomwerk-updates-status pending printed no reboot_required")
     for field in ("oldest_security_first_seen_timestamp", "reboot_required_since_timestamp"):
         value = data.get(field, "missing")
-        if value is not None and not _number(value):
+        if value is not None and not is_number(value):
             raise CheckError(f"tomwerk-updates-status pending printed no {field}")
     # A count without a time (or the reverse) would hide an overdue update.
     if (data["security"] > 0) != (data["oldest_security_first_seen_timestamp"] is not None):
