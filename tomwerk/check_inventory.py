@@ -75,7 +75,7 @@ ROLE_PLAY = """
         public: true
         apply:
           {apply}
-      loop: {roles}
+      loop:{roles}
       loop_control:
         loop_var: tomwerk_check_role{task_tags}
 """
@@ -111,9 +111,12 @@ def playbook(site: Path = SITE, keep_going: bool = True) -> str:
         for role in role_names(play):
             names += [r for r in [*imported_roles(role), role] if r not in names]
         if names:
+            roles = " " + json.dumps(names)
+            if len(roles) > 120:  # a block list keeps the line within yamllint's limit
+                roles = "".join(f"\n        - {json.dumps(n)}" for n in names)
             text += ROLE_PLAY.format(
                 name=json.dumps("Input checks of " + play.get("name", "a play")), hosts=json.dumps(play["hosts"]),
-                roles=json.dumps(names), apply=apply, task_tags=task_tags, play_vars=play_vars,
+                roles=roles, apply=apply, task_tags=task_tags, play_vars=play_vars,
             )  # fmt: skip
     return text
 
