@@ -79,4 +79,5 @@ class ModulesCollector(Collector):
             "Blocked kernel modules loaded now, by /proc/modules (TOM-OS-05); excused ones not counted.",
             present,
         )
+        report.require(TOM, True, "")
         return report
