@@ -119,3 +119,67 @@ def test_release_aware_roles_read_their_file_through_the_one_filter():
         if "tomwerk.toms.release_vars" in text:
             users.append(vars_main.parent.parent.name)
     assert users == ["jitsi", "log_privacy", "ssh_access", "web_tls"]
+
+
+# --------------------------------------------------------------------- exceptions (tomwerk_exceptions)
+
+REASON = "Offline backup to a USB disk, decided by the admins on 2026-12-01"
+
+
+def test_an_exception_with_a_reason_for_a_known_control_passes():
+    assert filters.exception_problems({"TOM-OS-05:usb-storage": {"reason": REASON}}) == []
+    assert filters.exception_problems({"TOM-OS-02": {"reason": REASON}}) == []  # the whole TOM
+    assert filters.exception_problems(None) == [] and filters.exception_problems({}) == []
+
+
+@pytest.mark.parametrize(
+    ("exceptions", "words"),
+    [
+        ({"TOM-OS-05:usb-storage": {}}, "has no reason"),
+        ({"TOM-OS-05:usb-storage": {"reason": "   "}}, "has no reason"),
+        ({"TOM-OS-05:usb-storage": {"reason": "needed"}}, "at least 10 characters"),
+        ({"TOM-OS-05:usb-storage": "because we need it"}, "must be a mapping with a reason"),
+        ({"TOM-OS-05:usb-storag": {"reason": REASON}}, "has no control usb-storag; its controls: usb-storage"),
+        ({"TOM-SSH-01": {"reason": REASON}}, "TOM-SSH-01 allows no exceptions"),
+        ({"TOM-OS-05:dccp": {"reason": REASON, "until": "2027-01-01"}}, "unknown fields until"),
+        (["TOM-OS-05:dccp"], "must be a mapping"),
+    ],
+)
+def test_an_exception_without_reason_or_of_an_unknown_control_is_refused(exceptions, words):
+    problems = filters.exception_problems(exceptions)
+    assert problems and any(words in p for p in problems), problems
+    assert all(p.startswith("tomwerk_exceptions") for p in problems)
+
+
+def test_the_roles_see_their_own_exceptions_only():
+    exceptions = {"TOM-OS-05:usb-storage": {"reason": f"  {REASON}\n"}, "TOM-OS-01": {"reason": REASON}}
+    assert filters.exceptions_for(exceptions, ["TOM-OS-05"]) == {"TOM-OS-05:usb-storage": REASON}
+    assert filters.excepted_controls(exceptions, "TOM-OS-05") == ["usb-storage"]
+    assert filters.excepted_controls(exceptions, "TOM-OS-01") == ["*"]
+    assert filters.excepted_controls(None, "TOM-OS-03") == []
+
+
+def test_every_baseline_role_refuses_bad_exceptions_before_any_change():
+    """The check sits in each baseline role's validate.yml, so site.yml's validate.yml and check-inventory run it."""
+    from tomwerk import catalogue
+
+    roles = {r for t in catalogue.load().values() if t.controls for r in t.roles} - {"ssh_access"}
+    assert roles == {"login_defaults", "core_dumps", "sysctl_hardening", "kernel_modules", "legal_banner"}
+    for role in roles:
+        assert "tomwerk.toms.exception_problems" in (ROOT / "roles" / role / "tasks" / "validate.yml").read_text(), role
+
+
+def test_the_roles_controls_are_the_catalogues():
+    """The module list and the sysctl tables name exactly the controls of their TOMs in toms.yml."""
+    import yaml
+
+    from tomwerk import catalogue
+
+    toms = catalogue.load()
+    controls = {tom: [c["id"] for c in toms[tom].controls] for tom in ("TOM-OS-03", "TOM-OS-04", "TOM-OS-05")}
+    sysctl = yaml.safe_load((ROOT / "roles" / "sysctl_hardening" / "vars" / "main.yml").read_text())
+    assert list(sysctl["sysctl_hardening_network"]) == controls["TOM-OS-03"]
+    assert list(sysctl["sysctl_hardening_kernel"]) == controls["TOM-OS-04"]
+    modules = yaml.safe_load((ROOT / "roles" / "kernel_modules" / "defaults" / "main.yml").read_text())
+    required = yaml.safe_load((ROOT / "roles" / "kernel_modules" / "vars" / "main.yml").read_text())
+    assert modules["kernel_modules_blocked"] == required["__kernel_modules_required"] == controls["TOM-OS-05"]
