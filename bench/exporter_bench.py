@@ -13,6 +13,14 @@ Targets (issue 15): p99 under 30 ms, RSS under 60 MiB, and every scrape of the
 burst answered within 5 s. Exits 1 when one is missed. Baseline, in the same
 run and from the same scraper: the host's node_exporter (Debian's Go
 exporter), so a slow lab shows in both columns.
+
+--library adds a third column: the same collectors served by the maintained
+library's own HTTPS server (prometheus_client.start_http_server with
+certfile, keyfile, client_cafile and client_auth_required; Debian 13's
+python3-prometheus-client, Debian 12's 0.16 has no TLS). It runs for the
+measurement on the exporter's port in place of tomwerk-exporter, which is
+restarted afterwards. What it lacks is printed as well: it accepts any client
+certificate of the CA, where tomwerk's server admits only the named scrapers.
 """
 
 from __future__ import annotations
@@ -66,6 +74,23 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(json.dumps({"times": times, "failed": failed}))
 """
+# The same exporter, served by prometheus_client's own server (mutual TLS from its arguments).
+LIBRARY_SERVER = r"""
+import json, sys, time
+sys.path.insert(0, "/usr/local/lib/tomwerk/tomwerk-host.pyz")
+from prometheus_client import CollectorRegistry, start_http_server
+from tomwerk_host.exporter.collectors import all_collectors
+from tomwerk_host.exporter.core import TomExporter
+tls = json.load(open("/etc/tomwerk/state/tom_exporter.json"))["vars"]
+registry = CollectorRegistry(auto_describe=False)
+registry.register(TomExporter(all_collectors()))
+start_http_server(int(sys.argv[2]), addr=sys.argv[1], registry=registry, certfile=tls["tom_exporter_tls_cert_file"],
+                  keyfile=tls["tom_exporter_tls_key_file"], client_cafile=tls["tom_exporter_tls_ca_file"],
+                  client_auth_required=True)
+while True:
+    time.sleep(3600)
+"""
+LIBRARY_UNIT = "tomwerk-exporter-library"
 BURST_SIZE = 200
 BURST_LIMIT_S = 5.0
 
@@ -97,6 +122,23 @@ def burst(scraper: str, url: str, n: int = BURST_SIZE) -> dict:
     }
 
 
+def library_figures(args, address: str, port: int) -> dict:
+    """Scrape, burst and RSS of prometheus_client's own server in place of tomwerk-exporter."""
+    version = podman(args.host, "dpkg-query -W -f '${Version}' python3-prometheus-client").strip()
+    podman(args.host, "systemctl stop tomwerk-exporter")
+    try:
+        podman(args.host, f"systemd-run --unit={LIBRARY_UNIT} --collect python3 -c {shlex.quote(LIBRARY_SERVER)} "
+                          f"{address} {port}")  # fmt: skip
+        podman(args.host, f"for i in $(seq 50); do ss -ltn | grep -q ':{port} ' && exit 0; sleep 0.2; done; exit 1")
+        url = f"https://{address}:{port}/metrics"
+        figures = {**scrape(args.scraper, url, args.seconds), **burst(args.scraper, url)}
+        figures["rss"] = rss_mib(args.host, LIBRARY_UNIT)
+    finally:
+        podman(args.host, f"systemctl stop {LIBRARY_UNIT} || true; systemctl start tomwerk-exporter")
+    figures["version"] = version
+    return figures
+
+
 def rss_mib(host: str, unit: str) -> float:
     pid = podman(host, f"systemctl show -p MainPID --value {unit}").strip()
     return int(podman(host, f"ps -o rss= -p {pid}").strip()) / 1024
@@ -107,6 +149,7 @@ def main() -> int:
     parser.add_argument("--host", default="web1")
     parser.add_argument("--scraper", default="monitor1")
     parser.add_argument("--seconds", type=float, default=45.0)
+    parser.add_argument("--library", action="store_true", help="also measure prometheus_client's own TLS server")
     args = parser.parse_args()
 
     lab = Inventory(ROOT / "inventories" / "lab")
@@ -119,6 +162,13 @@ def main() -> int:
     rss_ours = rss_mib(args.host, "tomwerk-exporter")
     rss_base = rss_mib(args.host, "prometheus-node-exporter")
     p99 = ours["p99"]
+    if args.library:
+        lib = library_figures(args, address, port)
+        print(f"prometheus_client {lib['version']} on {args.host}, its own server, same collectors and scraper:")
+        print(f"  scrapes {lib['n']}, p50 {lib['p50']:.1f} ms, p99 {lib['p99']:.1f} ms, max {lib['max']:.1f} ms, "
+              f"RSS {lib['rss']:.1f} MiB, burst of {BURST_SIZE}: {lib['within']} within 5 s, {lib['failed']} failed, "
+              f"slowest {lib['slowest']:.2f} s")  # fmt: skip
+        print("  admits any client certificate of the CA (no allow-list of scraper names)")
 
     print(f"Exporters on {args.host}, each scraped over mutual TLS from {args.scraper} for {args.seconds:.0f} s")
     print(f"  {'':18} {'tomwerk-exporter':>18} {'node_exporter (baseline)':>26}")
