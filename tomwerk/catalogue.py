@@ -39,12 +39,6 @@ class Tom:
     # but none of the TOM's checks (e.g. the lab's ACME server issues, it holds no
     # certificate). The report shows the reason instead of "not checked".
     not_applicable: dict = field(default_factory=dict)
-    # The requirements of hardening standards the TOM implements, each {standard, id, title}
-    # (CIS Debian Linux Benchmark, BSI IT-Grundschutz SYS.1.3 / SYS.1.1), for the auditor.
-    standards: list = field(default_factory=list)
-    # The parts of the TOM a host may be excused from, each {id, de, en}. Only a TOM with
-    # controls allows exceptions (inventory `tomwerk_exceptions`, each with a reason).
-    controls: list = field(default_factory=list)
 
     @property
     def technical(self) -> bool:
@@ -105,19 +99,6 @@ def _problems(tom: Tom) -> list[str]:
         isinstance(tom.remedy, dict) and all(isinstance(tom.remedy.get(lang), str) for lang in ("de", "en"))
     ):
         problems.append("remedy needs de and en text")
-    for ref in tom.standards or []:
-        if not (isinstance(ref, dict) and {"standard", "id", "title"} <= set(ref)):
-            problems.append("a standards entry needs standard, id and title")
-    ids = []
-    for control in tom.controls or []:
-        if not (isinstance(control, dict) and re.fullmatch(r"[a-z0-9][a-z0-9._-]*", str(control.get("id", "")))):
-            problems.append("a control needs an id of lower-case letters, digits, dots and dashes")
-        elif not all(isinstance(control.get(lang), str) and control[lang] for lang in ("de", "en")):
-            problems.append(f"control {control['id']} needs de and en text")
-        else:
-            ids.append(control["id"])
-    if len(ids) != len(set(ids)):
-        problems.append("control ids repeat")
     for role, reason in (tom.not_applicable or {}).items():
         if role not in tom.roles:
             problems.append(f"not_applicable names {role}, which is not one of its roles")

@@ -110,9 +110,6 @@ def playbook(site: Path = SITE, keep_going: bool = True) -> str:
         for role in role_names(play):
             names += [r for r in [*imported_roles(role), role] if r not in names]
         if names:
-            roles = " " + json.dumps(names)
-            if len(roles) > 120:  # a block list keeps the line within yamllint's limit
-                roles = "".join(f"\n        - {json.dumps(n)}" for n in names)
             text += ROLE_PLAY.format(
                 name=json.dumps("Input checks of " + play.get("name", "a play")), hosts=json.dumps(play["hosts"]),
                 roles="".join(f"\n        - {COLLECTION}.{n}" for n in names),

@@ -410,13 +410,6 @@ def _technical(technical: list, planned_ids: set[str], hosts: Mapping[str, dict]
             "note": "",
             "hosts": [],
             "exempt": [],
-            # Controls a host opted out of, with the reason recorded in the inventory (tomwerk_exceptions).
-            "exceptions": [
-                {"host": name, "control": key.partition(":")[2] or "*", "reason": reason}
-                for name, host in hosts.items()
-                for key, reason in (host.get("exceptions") or {}).items()
-                if key.partition(":")[0] == tom.id
-            ],
         }
         entries.append(entry)
         if entry["planned"]:

@@ -28,8 +28,6 @@ version; a renamed or removed one bumps it):
           "roles": ["internal_pki", ...],           # Inventory.roles_by_host (site.yml order)
           "release": "Debian 13.8 (trixie)",        # as a check observed it (evidence "debian release");
                                                     # absent when no check did
-          "exceptions": {"TOM-OS-05:usb-storage": "reason"},  # tomwerk_exceptions of the inventory;
-                                                    # absent when the host has none
           "toms": {                                 # catalogue order; only TOMs with checks in this run
             "TOM-SSH-01": {
               "status": "pass" | "fail" | "skipped",
@@ -616,26 +614,6 @@ def verify(
     return VerifyRun(1 if failed or rc == 1 else 0, run_dir, result)
 
 
-# The inventory variable that records a host's opt-outs of baseline controls, each with its reason.
-EXCEPTIONS_VAR = "tomwerk_exceptions"
-
-
-def host_exceptions(inventory, host: str) -> dict[str, str]:
-    """{"TOM-OS-05:usb-storage": reason} recorded for host in the inventory ({} when none).
-    The roles refuse an entry without a reason before any change; the report shows each with it."""
-    try:
-        raw = inventory.raw_vars(host).get(EXCEPTIONS_VAR)
-        value = inventory.templated(host, raw) if raw else {}
-    except Exception:  # an inventory the checks could run against, but whose record cannot be read
-        return {}
-    if not isinstance(value, Mapping):
-        return {}
-    return {
-        str(key): " ".join(str(entry.get("reason", "")).split()) if isinstance(entry, Mapping) else ""
-        for key, entry in sorted(value.items(), key=lambda kv: str(kv[0]))
-    }
-
-
 def build_result(
     junit: Path,
     inventory,
@@ -651,10 +629,6 @@ def build_result(
 ) -> dict:
     """result.json's content from a JUnit file and the inventory it ran against."""
     host_results, unassigned = aggregate(parse_junit(junit), roles_by_host, toms)
-    for name, data in host_results.items():
-        found = host_exceptions(inventory, name)
-        if found:
-            data["exceptions"] = found
     suites = [str(suite)] if isinstance(suite, str | Path) else [str(s) for s in suite]
     return {
         "schema": SCHEMA,

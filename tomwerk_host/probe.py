@@ -5,13 +5,9 @@ the same measurement as metrics, the compliance checks run this command on
 the host and assert on its answer, and the evidence report shows its reasons
 and figures: one measurement per TOM, read three ways.
 
-A TOM this host cannot prove (a kernel-wide setting inside a container:
-it needs a real kernel) is not compliant, and its entry says why in
-"unprovable"; the compliance check reports it as not proven, never as passed.
-
-Exit status: 0 when every TOM asked for holds, 1 when one does not, cannot
-be proven here, or when nothing (or not every asked TOM) was measured, 2 on
-bad arguments. The answer is on stdout in both of the first two cases.
+Exit status: 0 when every TOM asked for holds, 1 when one does not or when
+nothing (or not every asked TOM) was measured, 2 on bad arguments. The
+answer is on stdout in both of the first two cases.
 """
 
 from __future__ import annotations
@@ -27,9 +23,8 @@ from .exporter.core import DEFAULT_STATE_DIR, TOM_ID, TomExporter
 
 
 def measure(exporter: TomExporter, only: frozenset[str] = frozenset()) -> dict:
-    """{"toms": {id: {compliant, reasons, unprovable, collectors, observed}}, "collectors": {name: {active, ...}}}.
+    """{"toms": {id: {compliant, reasons, collectors, observed}}, "collectors": {name: {active, error, ...}}}.
 
-    unprovable: why the host cannot prove the TOM (empty when it can); such a TOM is not compliant.
     observed: the figures (name, labels, value) of that TOM, as its collector filed them (Report.gauge).
     """
     toms: dict[str, dict] = {}
@@ -44,13 +39,9 @@ def measure(exporter: TomExporter, only: frozenset[str] = frozenset()) -> dict:
             if only and tom not in only:
                 continue
             # Should two collectors ever decide one TOM, it holds only if both say so (as in the metrics).
-            entry = toms.setdefault(
-                tom, {"compliant": True, "reasons": [], "unprovable": [], "collectors": [], "observed": []}
-            )
-            unproven = outcome.unprovable.get(tom, [])
-            entry["compliant"] = entry["compliant"] and not reasons and not unproven
+            entry = toms.setdefault(tom, {"compliant": True, "reasons": [], "collectors": [], "observed": []})
+            entry["compliant"] = entry["compliant"] and not reasons
             entry["reasons"] += reasons
-            entry["unprovable"] += unproven
             entry["collectors"].append(collector.name)
             # A TOM's figures only; one that names no TOM is of every TOM of its collector.
             entry["observed"] += [

@@ -201,71 +201,6 @@ def release_vars(role_dir, major):
         return yaml.safe_load(f)[f"{role}_release"]
 
 
-# The TOM catalogue beside the roles: which TOMs allow exceptions, and their controls.
-CATALOGUE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "toms.yml")
-EXCEPTION_FIELDS = ("reason",)
-REASON_MIN_LENGTH = 10
-
-
-def _exception_controls(catalogue=CATALOGUE):
-    """TOM id -> its controls, for every TOM of the catalogue that names controls (only those allow exceptions)."""
-    with open(catalogue, encoding="utf-8") as f:
-        toms = yaml.safe_load(f)["toms"]
-    return {t["id"]: [str(c["id"]) for c in t["controls"]] for t in toms if t.get("controls")}
-
-
-def exception_problems(exceptions, catalogue=CATALOGUE):
-    """What is wrong with tomwerk_exceptions, one sentence per problem that names the entry and the fix.
-
-    tomwerk_exceptions: {"<TOM id>" or "<TOM id>:<control>": {reason: "why, and who decided"}}.
-    An opt-out without a reason, of an unknown TOM or control, or with unknown fields is refused."""
-    if exceptions is None or exceptions == {}:
-        return []
-    if not isinstance(exceptions, dict):
-        return ["tomwerk_exceptions must be a mapping: {TOM-OS-05:usb-storage: {reason: why this host needs it}}"]
-    controls = _exception_controls(catalogue)
-    problems = []
-    for key, entry in exceptions.items():
-        tom, _, control = str(key).partition(":")
-        where = f"tomwerk_exceptions[{key}]"
-        if tom not in controls:
-            problems.append(f"{where}: {tom} allows no exceptions; those that do: {', '.join(sorted(controls))}")
-        elif control and control not in controls[tom]:
-            problems.append(f"{where}: {tom} has no control {control}; its controls: {', '.join(controls[tom])}")
-        if not isinstance(entry, dict):
-            problems.append(f"{where} must be a mapping with a reason: {{reason: why this host needs it}}")
-            continue
-        reason = entry.get("reason")
-        if not isinstance(reason, str) or len(reason.strip()) < REASON_MIN_LENGTH:
-            problems.append(
-                f"{where} has no reason: an opt-out is only allowed with a recorded reason of at least "
-                f"{REASON_MIN_LENGTH} characters (why this host needs it, who decided); add reason: ..."
-            )
-        unknown = sorted(str(k) for k in entry if k not in EXCEPTION_FIELDS)
-        if unknown:
-            problems.append(f"{where}: unknown fields {', '.join(unknown)}; an exception has only: reason")
-    return problems
-
-
-def exceptions_for(exceptions, toms):
-    """The entries of tomwerk_exceptions for these TOMs, as {"TOM" or "TOM:control": reason} (sorted keys)."""
-    found = {}
-    for key, entry in sorted((exceptions or {}).items(), key=lambda kv: str(kv[0])):
-        if str(key).partition(":")[0] in toms and isinstance(entry, dict):
-            found[str(key)] = " ".join(str(entry.get("reason", "")).split())
-    return found
-
-
-def excepted_controls(exceptions, tom):
-    """Controls of tom that tomwerk_exceptions excuses ("*" when the whole TOM is excused)."""
-    found = []
-    for key in sorted(str(k) for k in (exceptions or {})):
-        name, _, control = key.partition(":")
-        if name == tom:
-            found.append(control or "*")
-    return found
-
-
 class FilterModule:
     def filters(self):
         return {
@@ -282,7 +217,4 @@ class FilterModule:
             "postfix_list_with": postfix_list_with,
             "release_vars": release_vars,
             "with_runbook_urls": with_runbook_urls,
-            "exception_problems": exception_problems,
-            "exceptions_for": exceptions_for,
-            "excepted_controls": excepted_controls,
         }

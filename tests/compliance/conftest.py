@@ -142,29 +142,6 @@ def in_networks(address: str, networks) -> bool:
     return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)
 
 
-# The words a check skips with when only a kernel of the host's own can prove it;
-# the report shows such a TOM as "needs a real kernel", not as skipped.
-NEEDS_REAL_KERNEL = "needs a real kernel"
-
-
-def container_kind(host) -> str | None:
-    """The kind of container the host is (systemd-detect-virt --container), or None on a kernel of its own."""
-    run = host.run("systemd-detect-virt --container")
-    kind = run.stdout.strip()
-    return kind if run.rc == 0 and kind and kind != "none" else None
-
-
-@pytest.fixture(scope="module")
-def real_kernel(host, hostname) -> None:
-    """Skips the check, saying why, where the host shares the machine's kernel (a container):
-    kernel-wide settings, module loading and the clock there are the machine's, not the host's."""
-    kind = container_kind(host)
-    if kind:
-        pytest.skip(
-            f"{NEEDS_REAL_KERNEL}: {hostname} is a {kind} container, its kernel-wide settings are the machine's"
-        )
-
-
 _PROBED: dict[str, dict] = {}
 
 

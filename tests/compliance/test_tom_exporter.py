@@ -67,12 +67,6 @@ def exported_state(exposition: str) -> tuple[dict[str, float], dict[str, float]]
     return compliant, checked
 
 
-def exported_unprovable(exposition: str) -> list[str]:
-    """The TOMs the host cannot prove (tomwerk_tom_unprovable 1: kernel-wide ones inside a container)."""
-    found = samples(exposition)
-    return sorted(labels["tom"] for name, labels, value in found if name == "tomwerk_tom_unprovable" and value)
-
-
 @pytest.mark.tom("TOM-MON-01")
 def test_every_tom_of_the_host_is_exported_and_holds(
     exposition, scraper, host, inventory, hostname, role_vars, evidence
@@ -84,13 +78,8 @@ def test_every_tom_of_the_host_is_exported_and_holds(
     this test began: a real failure stays, a moment's drift does not count."""
     started = time.time()
     compliant, checked = exported_state(exposition)
-    unprovable = exported_unprovable(exposition)
     evidence("tomwerk_tom_compliant", compliant)
-    if unprovable:
-        evidence("tomwerk_tom_unprovable (needs a real kernel)", unprovable)
-    # Every TOM is exported: judged, or marked as one this host cannot prove (never both).
-    assert not set(compliant) & set(unprovable)
-    assert sorted([*compliant, *unprovable]) == host_toms(inventory, hostname)
+    assert sorted(compliant) == host_toms(inventory, hostname)
     failing = sorted(tom for tom, value in compliant.items() if value != 1)
     if failing:
         url = f"https://{role_vars['tom_exporter_listen_address']}:{role_vars['tom_exporter_port']}/metrics"

@@ -31,7 +31,7 @@ PACKAGE = HOST_PACKAGE / "exporter"
 FIXTURES = Path(__file__).parent / "fixtures" / "exporter"
 
 STATE_DIR = "/etc/tomwerk/state"
-ALL_TOMS = ["TOM-FW-01", "TOM-PWD-01", "TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03", "TOM-SSH-04"]
+ALL_TOMS = ["TOM-FW-01", "TOM-PWD-01", "TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]
 COMMAND_FILES = {SSHD_T: "sshd-T.txt", NFT_LIST: "nft-j-list-ruleset.json"}
 LOGGER = "tomwerk_exporter"
 

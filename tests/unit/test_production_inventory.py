@@ -36,8 +36,6 @@ VARIANTS = [
     ("monitor1", {"tomwerk_verify_ssh_private_key_file": "/nonexistent/key"}, "tomwerk_verify_ssh_private_key_file"),
     ("monitor1", {"internal_pki_ca_dir": "pki"}, "internal_pki_ca_dir"),
     ("backup-frankfurt", {"backup_target_city": ""}, "backup_target_city"),
-    # An opt-out without a reason is refused before any change (the example gives one for this host).
-    ("backup-frankfurt", {"tomwerk_exceptions": {"TOM-OS-05:usb-storage": {}}}, "tomwerk_exceptions"),
     ("backup-nuremberg", {"retention_logs_days": 31}, "retention_logs_days"),
     ("backup-berlin", {"tomwerk_host_install_dir": "lib/tomwerk"}, "tomwerk_host_install_dir"),
     # Lock-out checks: they read the inventory's real connection (SSH), not check-inventory's.

@@ -696,17 +696,3 @@ def test_a_role_that_does_not_carry_the_tom_shows_the_catalogues_reason(rendered
     notes = [text(p) for p in page.select("p", cls="exempt") if p["attrs"].get("data-host") == "web1"]
     assert any(tom.not_applicable["antivirus"][lang] in note for note in notes), notes
     assert tom.not_applicable["antivirus"][lang] in rendered[lang]["md"]
-
-
-def test_an_exception_is_shown_with_its_reason(rendered, lang):
-    """backup-berlin opted out of blocking usb-storage (TOM-OS-05) with a reason: the report names both."""
-    reason = "Monthly offline copy to a USB disk kept in the safe; ticket OPS-112"
-    assert RESULT["hosts"]["backup-berlin"]["exceptions"] == {"TOM-OS-05:usb-storage": reason}
-    page = Elements(rendered[lang]["html"])
-    notes = [
-        (p["attrs"].get("data-host"), p["attrs"].get("data-control"), text(p))
-        for p in page.select("p", cls="exception")
-    ]
-    assert [(h, c) for h, c, _ in notes] == [("backup-berlin", "usb-storage")]
-    assert reason in notes[0][2] and i18n.TEXT[lang]["exception_on"] in notes[0][2]
-    assert reason in rendered[lang]["md"]

@@ -228,48 +228,6 @@ def expand(host: Host, pattern: str) -> list[str]:
     return paths
 
 
-# Where a container shows itself: systemd's record of the manager that started it (it
-# writes /run/systemd/container when PID 1 runs in one), podman's and docker's marker
-# files, and PID 1's environment (container=, the container interface systemd reads).
-CONTAINER_FILE = "/run/systemd/container"
-CONTAINER_MARKERS = (("/run/.containerenv", "podman"), ("/.dockerenv", "docker"))
-PID1_ENVIRON = "/proc/1/environ"
-
-
-def container(host: Host) -> str | None:
-    """The kind of container this host is (podman, docker, lxc, ...), or None on a real kernel.
-
-    Kernel-wide settings (most sysctls, module loading, the clock) inside a
-    container are the machine's: checks of them report "needs a real kernel"
-    there instead of a verdict. A VM has its own kernel and is no container.
-    """
-    try:
-        recorded = host.read_optional(CONTAINER_FILE)
-    except CheckError:
-        recorded = None
-    if recorded and recorded.strip():
-        return recorded.strip().splitlines()[0]
-    for path, kind in CONTAINER_MARKERS:
-        try:
-            host.stat(path)
-            return kind
-        except OSError:
-            continue
-    try:
-        environ = host.read_optional(PID1_ENVIRON) or ""
-    except CheckError:  # not root: /proc/1/environ is the init's own
-        environ = ""
-    for item in environ.split("\0"):
-        if item.startswith("container=") and item != "container=":
-            return item.split("=", 1)[1]
-    return None
-
-
-def needs_real_kernel(kind: str) -> str:
-    """The reason a kernel-wide check gives inside a container."""
-    return f"needs a real kernel: this host is a {kind} container, its kernel-wide settings are the machine's"
-
-
 def json_object(text: str, source: str, problem: str = "is not a JSON object") -> dict:
     """A file's text or a command's output as a JSON object, or CheckError naming its source."""
     try:
@@ -324,16 +282,10 @@ class Sample(NamedTuple):
 
 
 class Report:
-    """What one check run found: per TOM the reasons it fails (none: compliant), and figures.
-
-    A condition that this host cannot prove (a kernel-wide setting inside a
-    container, whose kernel is the machine's) is recorded with unprovable():
-    the TOM is then neither compliant nor failed, unless another condition fails.
-    """
+    """What one check run found: per TOM the reasons it fails (none: compliant), and figures."""
 
     def __init__(self) -> None:
         self.failures: dict[str, list[str]] = {}
-        self.unproven: dict[str, list[str]] = {}
         self.samples: list[Sample] = []
 
     def require(self, tom: str, ok: bool, reason: str) -> None:
@@ -342,17 +294,9 @@ class Report:
         if not ok:
             reasons.append(reason)
 
-    def unprovable(self, tom: str, reason: str) -> None:
-        """A condition of the TOM that cannot be decided on this host; the reason says why (never a pass)."""
-        self.failures.setdefault(tom, [])
-        self.unproven.setdefault(tom, []).append(reason)
-
-    def gauge(
-        self, name: str, documentation: str, value: float, /, *, tom: str = "", tom_label: bool = False, **labels: str
-    ) -> None:
+    def gauge(self, name: str, documentation: str, value: float, /, *, tom: str = "", **labels: str) -> None:
         """A figure: name{labels} = value. tom (not a label) is the TOM it is evidence of, which
-        `tomwerk-probe` files it under; a collector that decides several TOMs must name it.
-        tom_label: the family is per TOM (one series each), so tom is its label as well."""
+        `tomwerk-probe` files it under; a collector that decides several TOMs must name it."""
         # Checked here, so a bad name or a personal label value fails the
         # collector's run (compliant=0, logged) instead of reaching Prometheus.
         if not METRIC_NAME.match(name) or name.endswith("_total"):
@@ -362,8 +306,6 @@ class Report:
         for key, val in labels.items():
             if not LABEL_NAME.match(key) or not isinstance(val, str) or looks_personal(val):
                 raise ValueError(f"bad label {key}={val!r} on {name}")
-        if tom_label:
-            labels = {**labels, "tom": tom}
         self.samples.append(Sample(name, documentation, tuple(sorted(labels.items())), float(value), tom))
 
     def require_and_gauge(self, tom: str, ok: bool, reason: str, name: str, documentation: str, /, **labels) -> None:
@@ -399,8 +341,6 @@ class Outcome(NamedTuple):
     duration: float
     error: str | None
     reasons: dict[str, list[str]]  # TOM -> why it does not hold (empty: it holds)
-    # TOM -> why it cannot be proven on this host (needs a real kernel); such a TOM is not in toms.
-    unprovable: dict[str, list[str]]
 
 
 class _LogLimiter:
@@ -445,18 +385,10 @@ _OWN_FAMILIES = (
     (
         False,
         "tomwerk_tom_compliant",
-        "1 if the TOM holds on this host, 0 if not or if its check failed (see tomwerk_collector_errors_total); "
-        "absent while the host cannot prove it (tomwerk_tom_unprovable).",
+        "1 if the TOM holds on this host, 0 if not or if its check failed (see tomwerk_collector_errors_total).",
         "tom",
     ),
     (False, "tomwerk_tom_check_timestamp_seconds", "Unix time the TOM was last evaluated.", "tom"),
-    (
-        False,
-        "tomwerk_tom_unprovable",
-        "1 if this host cannot prove the TOM (a kernel-wide setting inside a container: it needs a real kernel); "
-        "such a TOM is neither compliant nor failed, and tomwerk-probe gives the reason.",
-        "tom",
-    ),
     (
         False,
         "tomwerk_collector_active",
@@ -523,9 +455,8 @@ class TomExporter:
     def _run(self, slot: _Slot) -> Outcome:
         collector = slot.collector
         started = time.perf_counter()
-        unprovable: dict[str, list[str]] = {}
         try:
-            active, reasons, samples, unprovable = self._check(slot)
+            active, reasons, samples = self._check(slot)
             error = None
         except CheckError as exc:
             error = str(exc)
@@ -545,21 +476,21 @@ class TomExporter:
             self._note(logging.ERROR, key, f"{collector.name}: check failed, its TOMs count as not compliant: {error}")
         elif self._note.clear(key):
             log.info("%s: check works again", collector.name)
-        toms = {tom: not why for tom, why in reasons.items() if tom not in unprovable}
-        return Outcome(active, toms, samples, self._wall(), time.perf_counter() - started, error, reasons, unprovable)
+        toms = {tom: not why for tom, why in reasons.items()}
+        return Outcome(active, toms, samples, self._wall(), time.perf_counter() - started, error, reasons)
 
     def run_once(self) -> list[tuple[Collector, Outcome]]:
         """Every collector's check, run now (no cache): what `tomwerk-host probe` prints."""
         return [(slot.collector, self._run(slot)) for slot in self._slots]
 
-    def _check(self, slot: _Slot) -> tuple[bool, dict[str, list[str]], list[Sample], dict[str, list[str]]]:
+    def _check(self, slot: _Slot) -> tuple[bool, dict[str, list[str]], list[Sample]]:
         collector = slot.collector
         state = load_state(self.host, self.state_dir, collector.role)
         if state is None:
             if slot.known_toms:
                 # Roles are not removed from a running host; a vanished file is a fault.
                 raise CheckError(f"{collector.role}.json has disappeared from {self.state_dir}")
-            return False, {}, [], {}
+            return False, {}, []
         wanted = tuple(t for t in state.toms if t in collector.toms)
         for role in collector.also_roles:
             extra = load_state(self.host, self.state_dir, role)
@@ -575,29 +506,25 @@ class TomExporter:
             )
         slot.known_toms = wanted
         report = collector.check(state, self.host)
-        toms, unprovable = {}, {}
+        toms = {}
         for tom in wanted:
             reasons = report.failures.get(tom, ["not evaluated by the collector"])
             toms[tom] = reasons
-            # A failing condition outweighs one that cannot be proven: the TOM fails.
-            if not reasons and report.unproven.get(tom):
-                unprovable[tom] = list(report.unproven[tom])
             key = f"{tom}: finding"
             if reasons:
                 self._note(logging.WARNING, key, f"{tom} not compliant: {'; '.join(reasons)}")
             elif self._note.clear(key):
                 log.info("%s compliant again", tom)
-        return True, toms, report.samples, unprovable
+        return True, toms, report.samples
 
     def _families(self, outcomes: list[tuple[_Slot, Outcome]]):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        compliant, checked, unprovable, active, errors, duration, last_run = (
+        compliant, checked, active, errors, duration, last_run = (
             (CounterMetricFamily if counter else GaugeMetricFamily)(name, documentation, labels=[label])
             for counter, name, documentation, label in _OWN_FAMILIES
         )
         toms: dict[str, tuple[bool, float]] = {}
-        unproven: dict[str, float] = {}
         custom: dict[str, GaugeMetricFamily] = {}
         for slot, outcome in outcomes:
             name = slot.collector.name
@@ -609,8 +536,6 @@ class TomExporter:
                 # Should two collectors ever report one TOM, it holds only if both say so.
                 prev_ok, prev_at = toms.get(tom, (True, outcome.finished))
                 toms[tom] = (prev_ok and ok, min(prev_at, outcome.finished))
-            for tom in outcome.unprovable:
-                unproven[tom] = outcome.finished
             for s in outcome.samples:
                 if s.name not in custom:
                     custom[s.name] = GaugeMetricFamily(s.name, s.documentation, labels=[k for k, _ in s.labels])
@@ -618,10 +543,7 @@ class TomExporter:
         for tom in sorted(toms):
             compliant.add_metric([tom], 1 if toms[tom][0] else 0)
             checked.add_metric([tom], toms[tom][1])
-        for tom in sorted(set(unproven) - set(toms)):
-            unprovable.add_metric([tom], 1)
-            checked.add_metric([tom], unproven[tom])
-        yield from (compliant, checked, unprovable, active, errors, duration, last_run)
+        yield from (compliant, checked, active, errors, duration, last_run)
         for name in sorted(custom):
             yield custom[name]
 

@@ -15,21 +15,16 @@ from __future__ import annotations
 from ..core import Collector
 from .antivirus import AntivirusCollector
 from .backup import BackupCollector
-from .banner import BannerCollector
-from .coredump import CoredumpCollector
 from .dns import DnsCollector
 from .firewall import FirewallCollector
 from .internal_tls import InternalTlsCollector
-from .login import LoginCollector
 from .logs import LogsCollector
 from .mail import MailCollector
 from .meet import MeetCollector
-from .modules import ModulesCollector
 from .org import OrgCollector
 from .password import PasswordCollector
 from .retention import RetentionCollector
 from .ssh import SshCollector
-from .sysctl import SysctlCollector
 from .tls import AcmeCollector, WebTlsCollector
 from .updates import UpdatesCollector
 
@@ -49,11 +44,6 @@ COLLECTORS: tuple[type[Collector], ...] = (
     AcmeCollector,
     RetentionCollector,
     InternalTlsCollector,
-    LoginCollector,
-    CoredumpCollector,
-    SysctlCollector,
-    ModulesCollector,
-    BannerCollector,
 )
 
 

@@ -1,9 +1,8 @@
-"""TOM-SSH-01..04: what sshd really does (sshd -T), against what ssh_access applied.
+"""TOM-SSH-01..03: what sshd really does (sshd -T), against what ssh_access applied.
 
 Mirrors tests/compliance/test_ssh_access.py: keys only, exactly the named
 admins (AllowUsers and the root-owned key files), exactly the configured
-algorithms and all of them strong, and sessions that carry nothing but the
-admin's shell (no forwarding, few tries, dead clients dropped, logged verbosely).
+algorithms and all of them strong.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ GROUP = "/etc/group"
 KEYS_ONLY = "TOM-SSH-01"
 ADMINS = "TOM-SSH-02"
 CRYPTO = "TOM-SSH-03"
-SESSIONS = "TOM-SSH-04"
 
 # sshd -T keyword -> required value (TOM-SSH-01); permitrootlogin comes from the state.
 KEYS_ONLY_SETTINGS = {
@@ -32,23 +30,6 @@ KEYS_ONLY_SETTINGS = {
     "pubkeyauthentication": "yes",
     "hostbasedauthentication": "no",
     "gssapiauthentication": "no",
-}
-# sshd -T keyword -> required value (TOM-SSH-04); the session limits come from the state.
-SESSION_SETTINGS = {
-    "allowtcpforwarding": "no",
-    "allowstreamlocalforwarding": "no",
-    "allowagentforwarding": "no",
-    "x11forwarding": "no",
-    "permittunnel": "no",
-    "gatewayports": "no",
-    "maxauthtries": "3",
-    "loglevel": "VERBOSE",
-    "compression": "no",
-}
-SESSION_LIMITS = {
-    "maxsessions": "ssh_access_max_sessions",
-    "clientaliveinterval": "ssh_access_client_alive_interval",
-    "clientalivecountmax": "ssh_access_client_alive_count_max",
 }
 # "prohibit-password" shows as "without-password" in sshd -T.
 ROOT_LOGIN = {"no": ("no",), "prohibit-password": ("without-password", "prohibit-password")}
@@ -94,7 +75,7 @@ class SshdConfig:
 class SshCollector(Collector):
     name = "ssh"
     role = "ssh_access"
-    toms = (KEYS_ONLY, ADMINS, CRYPTO, SESSIONS)
+    toms = (KEYS_ONLY, ADMINS, CRYPTO)
 
     def check(self, state: State, host: Host) -> Report:
         admins = sorted(state.texts("ssh_access_admins"))
@@ -106,9 +87,6 @@ class SshCollector(Collector):
         self._keys_only(report, sshd, root_login)
         self._admins(report, sshd, host, admins, keys_dir)
         self._crypto(report, sshd, lists)
-        if SESSIONS in state.toms:
-            limits = {key: str(state.integer(var, 1, 86400)) for key, var in SESSION_LIMITS.items()}
-            self._sessions(report, sshd, limits)
         report.gauge(
             "tomwerk_ssh_login_allowed_accounts",
             "Accounts sshd lets log in (TOM-SSH-02): allowed by Allow/DenyUsers/Groups and PermitRootLogin, "
@@ -176,22 +154,6 @@ class SshCollector(Collector):
             "Files in the root-owned key directory that belong to no named admin (TOM-SSH-02).",
             len(unexpected),
             tom=ADMINS,
-        )
-
-    def _sessions(self, report: Report, sshd: SshdConfig, limits: dict[str, str]) -> None:
-        wrong = 0
-        for key, wanted in {**SESSION_SETTINGS, **limits}.items():
-            live = sshd.get(key)
-            # sshd -T spells "no" for permittunnel and gatewayports as "no" on every release we run.
-            ok = (live or "").lower() == wanted.lower()
-            wrong += not ok
-            report.require(SESSIONS, ok, f"{key} is {live}, not {wanted}")
-        report.gauge(
-            "tomwerk_ssh_session_settings_wrong",
-            "sshd -T session settings (forwarding, tries, sessions, client alive, log level, compression) that "
-            "differ from what ssh_access applied (TOM-SSH-04).",
-            wrong,
-            tom=SESSIONS,
         )
 
     def _crypto(self, report: Report, sshd: SshdConfig, lists: dict[str, list[str]]) -> None:
