@@ -32,6 +32,7 @@ INCLUDE = [
     "roles/*/files/grafana",  # the dashboard whose queries a check asks Prometheus
 ]
 SKIP = {"__pycache__", ".pytest_cache"}
+COLLECTION_LINK = ".collections/ansible_collections/tomwerk/toms"
 
 
 def files(root: Path = ROOT) -> list[Path]:
@@ -53,6 +54,15 @@ def pack(out: str | Path, root: Path = ROOT) -> Path:
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
+        # The checks template role variables with the collection's filters (tomwerk.toms.*):
+        # ansible.cfg finds the collection through this link to the tree, kept as a link.
+        link = root / COLLECTION_LINK
+        if link.is_symlink():
+            info = tarfile.TarInfo(COLLECTION_LINK)
+            info.type, info.linkname, info.mtime, info.mode = tarfile.SYMTYPE, str(link.readlink()), 0, 0o777
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info)
     return _write_if_changed(out, buf.getvalue())
 
 
