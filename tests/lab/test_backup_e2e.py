@@ -161,7 +161,7 @@ TARGET_ONLY = """
 - name: Backup target only
   hosts: {target}
   gather_subset: [min]
-  roles: [backup_target]
+  roles: [tomwerk.toms.backup_target]
 """
 
 

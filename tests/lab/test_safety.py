@@ -74,7 +74,7 @@ def test_ansible_survives_sshd_and_firewall_reloads_over_ssh(lab, tmp_path):
     )
     playbook = tmp_path / "reapply.yml"
     playbook.write_text(
-        "- hosts: web1\n  roles: [ssh_access, firewall]\n"
+        "- hosts: web1\n  roles: [tomwerk.toms.ssh_access, tomwerk.toms.firewall]\n"
         "  post_tasks:\n    - ansible.builtin.command: id -un\n      register: who\n      changed_when: false\n"
         "    - ansible.builtin.assert:\n        that: who.stdout == 'root'\n"
     )
@@ -83,7 +83,7 @@ def test_ansible_survives_sshd_and_firewall_reloads_over_ssh(lab, tmp_path):
     # First run drops one MAC (sshd reloads), second run restores the defaults (reloads again).
     changed = ansible_playbook(*lab_vars, "-e", '{"ssh_access_macs": ["hmac-sha2-512-etm@openssh.com"]}', str(playbook))
     assert changed.returncode == 0, changed.stdout[-3000:]
-    assert "RUNNING HANDLER [ssh_access : Reload the sshd service]" in changed.stdout
+    assert "RUNNING HANDLER [tomwerk.toms.ssh_access : Reload the sshd service]" in changed.stdout
     restored = ansible_playbook(*lab_vars, str(playbook))
     assert restored.returncode == 0, restored.stdout[-3000:]
     assert recap(restored.stdout, "web1")["unreachable"] == 0
