@@ -16,6 +16,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -608,7 +609,9 @@ def test_status_prints_every_location(backed_up, capsys):
     assert server.main("status") == 0
     out = capsys.readouterr().out
     for name, city in CITIES.items():
-        assert f"{name} ({city}): last success 0.0 h ago" in out
+        # Made by the fixture minutes ago at most (a loaded machine may take a while).
+        ago = re.search(rf"{name} \({city}\): last success (\d+\.\d) h ago", out)
+        assert ago and float(ago.group(1)) < 1, out
     assert out.count("5/5 identical") == 3
 
 
