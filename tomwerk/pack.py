@@ -44,24 +44,27 @@ def files(root: Path = ROOT) -> list[Path]:
     return sorted(found)
 
 
+def _root_entry(name: str) -> tarfile.TarInfo:
+    """A tar entry owned by root with a fixed time: the same tree packs to the same bytes."""
+    info = tarfile.TarInfo(name)
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
+    return info
+
+
 def pack(out: str | Path, root: Path = ROOT) -> Path:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in files(root):
-            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            info = _root_entry(path.relative_to(root).as_posix())
             data = path.read_bytes()
-            info.size, info.mtime, info.mode = len(data), 0, 0o755 if path.stat().st_mode & 0o111 else 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
+            info.size, info.mode = len(data), 0o755 if path.stat().st_mode & 0o111 else 0o644
             tar.addfile(info, io.BytesIO(data))
         # The checks template role variables with the collection's filters (tomwerk.toms.*):
         # ansible.cfg finds the collection through this link to the tree, kept as a link.
         link = root / COLLECTION_LINK
         if link.is_symlink():
-            info = tarfile.TarInfo(COLLECTION_LINK)
-            info.type, info.linkname, info.mtime, info.mode = tarfile.SYMTYPE, str(link.readlink()), 0, 0o777
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
+            info = _root_entry(COLLECTION_LINK)
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, str(link.readlink()), 0o777
             tar.addfile(info)
     return _write_if_changed(out, buf.getvalue())
 
